@@ -1,0 +1,1 @@
+"""The rollout controller: blue-green and canary Rollouts with Argo Rollouts' semantics."""

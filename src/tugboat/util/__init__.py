@@ -1,0 +1,1 @@
+"""Small helpers with no knowledge of Kubernetes or of any Tugboat component (the innermost layer)."""
