@@ -1,0 +1,95 @@
+"""The ``tugboat`` command: one entry point for the local cluster, the controllers and the UI.
+
+Sub-commands stay thin: they parse options, then call the component that does the work, so everything
+the CLI can do is also reachable (and tested) from Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tugboat import __version__
+from tugboat.localcluster import server
+
+app = typer.Typer(help="GitOps and progressive delivery for Kubernetes, with an embedded local cluster.",
+                  no_args_is_help=True, add_completion=False)
+cluster_app = typer.Typer(help="The embedded local cluster.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+
+console = Console(stderr=True)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="State directory (default: $TUGBOAT_HOME or ~/.local/state/tugboat)."),
+]
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run_cluster(options: server.ServeOptions, title: str) -> None:
+    def ready(url: str, kubeconfig: Path) -> None:
+        console.print(f"[bold green]{title}[/] local cluster serving at [bold]{url}[/]")
+        console.print(f"  state:      {options.state_dir}")
+        console.print(f"  kubeconfig: {kubeconfig}")
+        console.print(f"  try:        kubectl --kubeconfig {kubeconfig} get namespaces")
+        console.print("  stop:       Ctrl-C")
+
+    try:
+        asyncio.run(server.serve(options, on_ready=ready))
+    except server.ServerError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        pass
+    console.print("stopped")
+
+
+@cluster_app.command("serve")
+def cluster_serve(
+    state_dir: StateDir = None,
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 6443,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS with a generated certificate and token.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the local cluster's API server in the foreground."""
+    _configure_logging(verbose)
+    options = server.ServeOptions(state_dir=state_dir or server.default_state_dir(), host=host, port=port, tls=tls)
+    _run_cluster(options, "tugboat")
+
+
+@app.command("up")
+def up(
+    state_dir: StateDir = None,
+    port: Annotated[int, typer.Option(help="Local cluster port; 0 picks a free one.")] = 6443,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start everything Tugboat has (today: the local cluster) in the foreground."""
+    _configure_logging(verbose)
+    options = server.ServeOptions(state_dir=state_dir or server.default_state_dir(), port=port)
+    _run_cluster(options, "tugboat up:")
+
+
+@app.command("version")
+def version() -> None:
+    """Print Tugboat's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Small, shared helpers for object metadata: timestamps, names, owner references, finalizers.
+
+Kept apart from the write pipeline so that the garbage collector, the namespace controller and the
+HTTP layer speak about metadata in exactly the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+# kube's rand.String alphabet: no vowels (no words), no look-alike characters.
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+FOREGROUND = "foregroundDeletion"
+ORPHAN = "orphan"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime | None = None) -> str:
+    """A Kubernetes ``Time``: RFC 3339 in UTC with whole seconds."""
+    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro_time(moment: datetime | None = None) -> str:
+    """A Kubernetes ``MicroTime``: RFC 3339 in UTC with microseconds."""
+    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def random_suffix(length: int = 5) -> str:
+    return "".join(secrets.choice(_NAME_ALPHABET) for _ in range(length))
+
+
+def meta(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object's metadata dict, created when missing."""
+    value = obj.get("metadata")
+    if not isinstance(value, dict):
+        value = {}
+        obj["metadata"] = value
+    return value
+
+
+def name_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def namespace_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "")
+
+
+def uid_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+def finalizers(obj: dict[str, Any]) -> list[str]:
+    return list((obj.get("metadata") or {}).get("finalizers") or [])
+
+
+def deleting(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def owner_refs(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((obj.get("metadata") or {}).get("ownerReferences") or [])
