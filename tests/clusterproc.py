@@ -27,7 +27,9 @@ class ClusterProcess:
         home = self.state_dir / "kubectl-home"
         home.mkdir(exist_ok=True)
         env = dict(os.environ)
-        env.update({"HOME": str(home), "KUBECACHEDIR": str(home / "cache"), "KUBECONFIG": str(self.kubeconfig)})
+        env.update(
+            {"HOME": str(home), "KUBECACHEDIR": str(home / "cache"), "KUBECONFIG": str(self.kubeconfig)}
+        )
         return env
 
     def kubectl(
@@ -70,7 +72,18 @@ def start_cluster(state_dir: Path, *extra: str, timeout: float = 30) -> ClusterP
     log_path = state_dir / "server.log"
     log = log_path.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tugboat.cli.main", "cluster", "serve", "--port", "0", "--state-dir", str(state_dir), *extra],
+        [
+            sys.executable,
+            "-m",
+            "tugboat.cli.main",
+            "cluster",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+            *extra,
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from clusterproc import ClusterProcess, have_kubectl, start_cluster  # noqa: E402
+from clusterproc import ClusterProcess, have_kubectl, start_cluster
 
 _counter = itertools.count()
 

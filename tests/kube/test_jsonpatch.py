@@ -227,7 +227,7 @@ def paths_of(value: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[tuple
 def test_add_then_remove_of_a_new_key_is_identity(doc: dict[str, Any], data: st.DataObject) -> None:
     objects = [path for path, value in paths_of(doc) if isinstance(value, dict)]
     where = data.draw(st.sampled_from(objects))
-    target = doc
+    target: Any = doc
     for step in where:
         target = target[step]
     key = data.draw(keys.filter(lambda k: k not in target))

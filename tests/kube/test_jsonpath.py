@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -45,7 +45,9 @@ def find(expr: str, obj: Any = POD) -> list[Any]:
     return jsonpath.compile(expr).find(obj)
 
 
-@pytest.mark.parametrize("expr", [".spec.replicas", "{.spec.replicas}", "{ .spec.replicas }", "$.spec.replicas"])
+@pytest.mark.parametrize(
+    "expr", [".spec.replicas", "{.spec.replicas}", "{ .spec.replicas }", "$.spec.replicas"]
+)
 def test_dotted_fields_in_every_accepted_form(expr: str) -> None:
     assert find(expr) == [3]
 
@@ -255,4 +257,4 @@ def test_malformed_expressions_raise_a_clear_error(expr: str, fragment: str) -> 
 
 def test_non_string_expression_is_rejected() -> None:
     with pytest.raises(JSONPathError, match="must be a string"):
-        jsonpath.compile(3)  # type: ignore[arg-type]
+        jsonpath.compile(cast(str, 3))

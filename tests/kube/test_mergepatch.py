@@ -84,7 +84,9 @@ keys = st.sampled_from(["a", "b", "c", "metadata", "spec"])
 
 
 def json_objects(allow_null: bool) -> st.SearchStrategy[dict[str, Any]]:
-    leaf = st.one_of(st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=3))
+    leaf: st.SearchStrategy[Any] = st.one_of(
+        st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=3)
+    )
     if allow_null:
         leaf = leaf | st.none()
     values = st.recursive(

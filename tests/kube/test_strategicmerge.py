@@ -373,10 +373,11 @@ def test_bad_patches(patch: dict[str, Any], message: str) -> None:
 
 
 def test_non_object_arguments_are_rejected() -> None:
+    not_a_map: Any = []
     with pytest.raises(PatchError):
-        strategicmerge.apply([], {}, group="", kind="Pod")  # type: ignore[arg-type]
+        strategicmerge.apply(not_a_map, {}, group="", kind="Pod")
     with pytest.raises(PatchError):
-        strategicmerge.create_two_way({}, [], group="", kind="Pod")  # type: ignore[arg-type]
+        strategicmerge.create_two_way({}, not_a_map, group="", kind="Pod")
 
 
 # --- two-way patches ----------------------------------------------------------------------------------------

@@ -66,6 +66,23 @@ CAPTURED_TOKEN_BOUND = bytes.fromhex(
     "0a0012001a0022002a0032003800420012250a0261310a0261321a180a03506f64120276311a0270312209313233342d6162"
     "636420d8041a040a0012001a002200"
 )
+# kubectl auth whoami
+CAPTURED_SELF_SUBJECT_REVIEW = bytes.fromhex(
+    "6b3873000a2d0a1861757468656e7469636174696f6e2e6b38732e696f2f7631121153656c665375626a656374526576696577"
+    "121a0a100a0012001a0022002a0032003800420012060a040a0012001a002200"
+)
+# kubectl auth can-i create pods -n team
+CAPTURED_ACCESS_REVIEW = bytes.fromhex(
+    "6b3873000a320a17617574686f72697a6174696f6e2e6b38732e696f2f7631121753656c665375626a65637441636365737352"
+    "6576696577123c0a100a0012001a0022002a00320038004200121e0a1c0a047465616d12066372656174651a0022002a04706f"
+    "647332003a001a08080012001a0020001a002200"
+)
+# kubectl auth can-i get /healthz
+CAPTURED_ACCESS_REVIEW_NON_RESOURCE = bytes.fromhex(
+    "6b3873000a320a17617574686f72697a6174696f6e2e6b38732e696f2f7631121753656c665375626a65637441636365737352"
+    "6576696577122f0a100a0012001a0022002a003200380042001211120f0a082f6865616c74687a12036765741a08080012001a"
+    "0020001a002200"
+)
 
 
 def test_captured_namespace() -> None:
@@ -377,6 +394,23 @@ def test_last_scalar_occurrence_wins() -> None:
     assert "type" not in obj
 
 
+def test_captured_reviews() -> None:
+    assert decode(CAPTURED_SELF_SUBJECT_REVIEW) == {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+        "metadata": {},
+        "status": {"userInfo": {}},
+    }
+    review = decode(CAPTURED_ACCESS_REVIEW)
+    assert review["kind"] == "SelfSubjectAccessReview"
+    assert review["spec"] == {
+        "resourceAttributes": {"namespace": "team", "verb": "create", "resource": "pods"}
+    }
+    assert decode(CAPTURED_ACCESS_REVIEW_NON_RESOURCE)["spec"] == {
+        "nonResourceAttributes": {"path": "/healthz", "verb": "get"}
+    }
+
+
 def test_metadata_is_always_present() -> None:
     assert decode(envelope("v1", "ConfigMap")) == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}
 
@@ -388,6 +422,8 @@ def test_supported_kinds() -> None:
         ("v1", "Secret"),
         ("v1", "ServiceAccount"),
         ("authentication.k8s.io/v1", "TokenRequest"),
+        ("authentication.k8s.io/v1", "SelfSubjectReview"),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
     } == SUPPORTED_KINDS
 
 

@@ -41,7 +41,7 @@ async def test_concurrent_writes_group_commit_and_survive_restart(tmp_path: Path
     again = Store(tmp_path / "db")
     await again.open()
     assert again.current_rev == 201
-    assert len(again.list("/core/configmaps/")) == 199
+    assert len(again.scan("/core/configmaps/")) == 199
     history = again.events_after(195, "/core/configmaps/")
     assert [e.rev for e in history] == [196, 197, 198, 199, 200, 201]
     assert history[-1].type == "DELETED" and history[-1].prev is not None

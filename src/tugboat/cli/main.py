@@ -17,8 +17,11 @@ from rich.console import Console
 from tugboat import __version__
 from tugboat.localcluster import server
 
-app = typer.Typer(help="GitOps and progressive delivery for Kubernetes, with an embedded local cluster.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="GitOps and progressive delivery for Kubernetes, with an embedded local cluster.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 cluster_app = typer.Typer(help="The embedded local cluster.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 
@@ -60,12 +63,28 @@ def cluster_serve(
     state_dir: StateDir = None,
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 6443,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS with a generated certificate and token.")] = False,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="Serve HTTPS with a generated certificate and token.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    # Hidden knobs for tests: make bookmarks and compaction happen within seconds.
+    bookmark_interval: Annotated[float, typer.Option(hidden=True)] = 60.0,
+    retain_revisions: Annotated[int, typer.Option(hidden=True)] = 1000,
+    retain_seconds: Annotated[float, typer.Option(hidden=True)] = 300.0,
+    compact_interval: Annotated[float, typer.Option(hidden=True)] = 30.0,
 ) -> None:
     """Run the local cluster's API server in the foreground."""
     _configure_logging(verbose)
-    options = server.ServeOptions(state_dir=state_dir or server.default_state_dir(), host=host, port=port, tls=tls)
+    options = server.ServeOptions(
+        state_dir=state_dir or server.default_state_dir(),
+        host=host,
+        port=port,
+        tls=tls,
+        bookmark_interval=bookmark_interval,
+        retain_revisions=retain_revisions,
+        retain_seconds=retain_seconds,
+        compact_interval=compact_interval,
+    )
     _run_cluster(options, "tugboat")
 
 

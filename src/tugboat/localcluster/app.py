@@ -117,7 +117,7 @@ class APIServerApp:
             Route("/apis/{rest:path}", self.resource, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]
         app = Starlette(routes=routes)
-        app.add_middleware(_AuthMiddleware, authenticator=self.auth)  # type: ignore[arg-type]
+        app.add_middleware(_AuthMiddleware, authenticator=self.auth)
         return app
 
     # --------------------------------------------------------------------------------------- public
@@ -129,7 +129,9 @@ class APIServerApp:
         return PlainTextResponse("ok")
 
     async def not_found(self, request: Request) -> Response:
-        return error_response(errors.ApiError(404, "NotFound", "the server could not find the requested resource"))
+        return error_response(
+            errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        )
 
     # ------------------------------------------------------------------------------------ discovery
 
@@ -303,7 +305,9 @@ class APIServerApp:
                 raise errors.bad_request(f'unsupported dry run value "{value}": only "All" is supported')
         validation = query.get("fieldValidation") or "Warn"
         if validation not in ("Ignore", "Warn", "Strict"):
-            raise errors.bad_request(f'invalid fieldValidation "{validation}": must be Ignore, Warn or Strict')
+            raise errors.bad_request(
+                f'invalid fieldValidation "{validation}": must be Ignore, Warn or Strict'
+            )
         return WriteOptions(
             dry_run=bool(dry_run),
             field_manager=query.get("fieldManager") or None,
@@ -316,7 +320,9 @@ class APIServerApp:
 
     def _render_one(self, request: Request, rt: ResourceType, entry: Entry) -> Response:
         if _wants_table(request.headers.get("accept", "")):
-            table = self._table(rt, [entry.obj], include=_include_object(request), resource_version=str(entry.rev))
+            table = self._table(
+                rt, [entry.obj], include=_include_object(request), resource_version=str(entry.rev)
+            )
             return Response(orjson.dumps(table), media_type=TABLE_CONTENT_TYPE)
         return raw_response(entry.raw)
 
@@ -325,7 +331,11 @@ class APIServerApp:
         headers = {"Warning": ", ".join(f'299 - "{w}"' for w in result.warnings)} if result.warnings else None
         if _wants_table(request.headers.get("accept", "")):
             table = self._table(rt, [result.obj], include=_include_object(request))
-            return Response(orjson.dumps(table), status_code=status, media_type=TABLE_CONTENT_TYPE, headers=headers)
+            return Response(
+                orjson.dumps(table), status_code=status, media_type=TABLE_CONTENT_TYPE, headers=headers
+            )
+        if result.raw is not None:
+            return Response(result.raw, status_code=status, media_type=JSON, headers=headers)
         return json_response(result.obj, status, headers=headers)
 
     def _columns(self, rt: ResourceType) -> list[tables.Column]:
@@ -373,7 +383,7 @@ class APIServerApp:
             limit = int(limit_text)
         except ValueError as exc:
             raise errors.bad_request(f'invalid limit "{limit_text}"') from exc
-        result = self.api.list(
+        result = self.api.list_objects(
             target.rt,
             target.namespace,
             label_selector=query.get("labelSelector", ""),
@@ -429,10 +439,12 @@ class APIServerApp:
         media = TABLE_CONTENT_TYPE if as_table else JSON
         return StreamingResponse(self._frames(watch, target.rt, as_table, include), media_type=media)
 
-    async def _frames(self, watch: Watch, rt: ResourceType, as_table: bool, include: str) -> AsyncIterator[bytes]:
+    async def _frames(
+        self, watch: Watch, rt: ResourceType, as_table: bool, include: str
+    ) -> AsyncIterator[bytes]:
         try:
-            async for event in watch.events():
-                yield self._frame(event, rt, as_table, include)
+            async for batch in watch.events():
+                yield b"".join(self._frame(event, rt, as_table, include) for event in batch)
         finally:
             watch.close()
 
@@ -505,6 +517,9 @@ class APIServerApp:
             options["orphanDependents"] = _bool(query["orphanDependents"])
         if query.getlist("dryRun"):
             options["dryRun"] = query.getlist("dryRun")
+        for value in options.get("dryRun") or []:
+            if value != "All":
+                raise errors.bad_request(f'unsupported dry run value "{value}": only "All" is supported')
         if options.get("orphanDependents") is True and "propagationPolicy" not in options:
             options["propagationPolicy"] = "Orphan"
         return options
@@ -521,12 +536,15 @@ class APIServerApp:
             preconditions=options.get("preconditions"),
             dry_run=bool(options.get("dryRun")),
         )
-        return json_response(result.obj, 202 if result.accepted else 200)
+        # kube-apiserver answers 202 for a pending deletion only when orphanDependents=false was asked for;
+        # anything else, finalizers and graceful deletion included, is a 200.
+        accepted = result.accepted and options.get("orphanDependents") is False
+        return json_response(result.obj, 202 if accepted else 200)
 
     async def delete_collection(self, request: Request, target: Target) -> Response:
         options = await self._delete_options(request)
         query = request.query_params
-        listed = self.api.list(
+        listed = self.api.list_objects(
             target.rt,
             target.namespace,
             label_selector=query.get("labelSelector", ""),
@@ -588,9 +606,7 @@ class APIServerApp:
         container = request.query_params.get("container")
         containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
         if container and container not in containers:
-            raise errors.bad_request(
-                f"container {container} is not valid for pod {target.name}"
-            )
+            raise errors.bad_request(f"container {container} is not valid for pod {target.name}")
         phase = (pod.get("status") or {}).get("phase", "Pending")
         if phase == "Pending":
             raise errors.bad_request(
@@ -611,8 +627,8 @@ class APIServerApp:
                 "pods",
                 "",
                 target.name,
-                f"Operation cannot be fulfilled on pods/binding \"{target.name}\": pod {target.name} is "
-                f"already assigned to node \"{entry.obj['spec']['nodeName']}\"",
+                f'Operation cannot be fulfilled on pods/binding "{target.name}": pod {target.name} is '
+                f'already assigned to node "{entry.obj["spec"]["nodeName"]}"',
             )
         obj = entry.copy()
         obj.setdefault("spec", {})["nodeName"] = node
@@ -623,7 +639,9 @@ class APIServerApp:
             obj,
             WriteOptions(field_manager="kube-scheduler", user_agent=request.headers.get("user-agent", "")),
         )
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        return json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+        )
 
     async def finalize_namespace(self, request: Request, target: Target) -> Response:
         assert target.name is not None
@@ -645,7 +663,10 @@ class APIServerApp:
             "kind": "TokenRequest",
             "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"name": target.name, "namespace": target.namespace, "creationTimestamp": None},
-            "spec": {"audiences": spec.get("audiences") or ["https://kubernetes.default.svc"], "expirationSeconds": seconds},
+            "spec": {
+                "audiences": spec.get("audiences") or ["https://kubernetes.default.svc"],
+                "expirationSeconds": seconds,
+            },
             "status": {"token": token, "expirationTimestamp": metadata.rfc3339(expiry)},
         }
         return json_response(response, 201)

@@ -63,7 +63,9 @@ class Authenticator:
             return User("admin", ("system:masters", "system:authenticated"))
         return self._verify(token)
 
-    def issue(self, namespace: str, service_account: str, *, expiration_seconds: int, uid: str = "") -> tuple[str, int]:
+    def issue(
+        self, namespace: str, service_account: str, *, expiration_seconds: int, uid: str = ""
+    ) -> tuple[str, int]:
         """A signed token for a service account; returns it with its expiry (Unix seconds)."""
         expires = int(time.time()) + expiration_seconds
         payload = _b64(orjson.dumps({"ns": namespace, "sa": service_account, "exp": expires, "uid": uid}))

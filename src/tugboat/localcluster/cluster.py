@@ -38,8 +38,14 @@ class LocalCluster:
         bookmark_interval: float = 60.0,
         retain_revisions: int = 1000,
         retain_seconds: float = 300.0,
+        compact_interval: float = 30.0,
     ) -> None:
-        self.store = Store(database, retain_revisions=retain_revisions, retain_seconds=retain_seconds)
+        self.store = Store(
+            database,
+            retain_revisions=retain_revisions,
+            retain_seconds=retain_seconds,
+            compact_interval=compact_interval,
+        )
         self.registry = Registry()
         self.api = ObjectAPI(self.store, self.registry)
         self.api.on_crd_change = self._crd_changed
@@ -53,7 +59,7 @@ class LocalCluster:
         await self.store.open()
         crd_type = self.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         assert crd_type is not None
-        for key, entry in self.store.list(crd_type.storage_prefix):
+        for key, entry in self.store.scan(crd_type.storage_prefix):
             self._crd_changed(entry.obj, key)
         await self._bootstrap()
         await self.lifecycle.start()

@@ -333,7 +333,7 @@ def _additional_schema(node: JSONDict | None) -> JSONDict | None:
 
 
 def _flag(node: JSONDict | None, key: str) -> bool:
-    return bool(node) and node.get(key) is True  # type: ignore[union-attr]
+    return node is not None and node.get(key) is True
 
 
 def _preserves_unknown(node: JSONDict | None) -> bool:
@@ -349,9 +349,9 @@ def _nullable(node: JSONDict | None) -> bool:
 
 
 def _field_schema(node: JSONDict | None, key: str) -> JSONDict | None:
-    props = _properties(node)
-    if key in props and isinstance(props[key], dict):
-        return dict(props[key])
+    prop = _properties(node).get(key)
+    if isinstance(prop, dict):
+        return prop
     return _additional_schema(node)
 
 

@@ -6,7 +6,8 @@ kubectl prints ``message`` verbatim, so both follow kube-apiserver's wording (re
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 
 class ApiError(Exception):
@@ -87,6 +88,24 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
+class FieldCause(Protocol):
+    """A field error as the validation modules report it."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+def field_causes(causes: Iterable[FieldCause]) -> list[dict[str, str]]:
+    """``Status.details.causes`` entries; a cause's type travels under the JSON key ``reason``."""
+    return [{"reason": c.type, "message": c.message, "field": c.field} for c in causes]
+
+
 def invalid(kind: str, group: str, name: str, message: str, causes: list[dict[str, str]]) -> ApiError:
     return ApiError(422, "Invalid", message, details=_details(name, group, kind, causes=causes))
 
@@ -95,12 +114,18 @@ def forbidden(message: str, *, resource: str = "", group: str = "", name: str = 
     return ApiError(403, "Forbidden", message, details=_details(name, group, resource) if resource else None)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, "MethodNotAllowed", message)
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})")
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})",
+    )
 
 
 def gone(message: str) -> ApiError:

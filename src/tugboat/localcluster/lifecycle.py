@@ -258,16 +258,16 @@ class LifecycleController:
         namespace = metadata.name_of(ns)
         remaining = 0
         for rt in self.registry.namespaced_types():
-            for _, entry in self.store.list(rt.list_prefix(namespace)):
+            for _, entry in self.store.scan(rt.list_prefix(namespace)):
                 remaining += 1
                 if not metadata.deleting(entry.obj):
                     with contextlib.suppress(errors.ApiError):
-                        await self.api.delete(rt, namespace, metadata.name_of(entry.obj), propagation="Background")
+                        await self.api.delete(
+                            rt, namespace, metadata.name_of(entry.obj), propagation="Background"
+                        )
         if remaining:
             return
-        if "kubernetes" in ((ns.get("spec") or {}).get("finalizers") or []):
-            await self.api.finalize_namespace(namespace, {"spec": {"finalizers": []}})
-        elif not metadata.finalizers(ns):
+        if "kubernetes" in ((ns.get("spec") or {}).get("finalizers") or []) or not metadata.finalizers(ns):
             await self.api.finalize_namespace(namespace, {"spec": {"finalizers": []}})
 
     async def _finish_crd(self, crd: dict[str, Any]) -> None:
@@ -275,7 +275,7 @@ class LifecycleController:
         served = [rt for rt in self.registry.all() if rt.crd_name == crd_name]
         remaining = 0
         for rt in served[:1]:
-            for _, entry in self.store.list(rt.storage_prefix):
+            for _, entry in self.store.scan(rt.storage_prefix):
                 remaining += 1
                 if not metadata.deleting(entry.obj):
                     with contextlib.suppress(errors.ApiError):

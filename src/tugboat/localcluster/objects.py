@@ -16,10 +16,10 @@ import base64
 import copy
 import ipaddress
 import uuid
-from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, NoReturn
 
 import orjson
 import yaml
@@ -77,6 +77,12 @@ class Result:
     created: bool = False
     warnings: list[str] = field(default_factory=list)
     accepted: bool = False  # a deletion that is still pending (finalizers, graceful deletion)
+    raw: bytes | None = None  # the stored JSON of ``obj``, when ``obj`` is the store's (shared) object
+
+    @classmethod
+    def of(cls, entry: Entry, **kwargs: Any) -> Result:
+        """A result carrying a stored entry as is: ``obj`` is shared and must not be mutated."""
+        return cls(entry.obj, raw=entry.raw, **kwargs)
 
 
 @dataclass
@@ -167,7 +173,7 @@ class ObjectAPI:
             raise errors.not_found(rt.resource, rt.group, name)
         return entry
 
-    def list(
+    def list_objects(
         self,
         rt: ResourceType,
         namespace: str | None,
@@ -199,9 +205,7 @@ class ObjectAPI:
                 ) from exc
             raise errors.gone(str(exc)) from exc
         matched = [
-            entry
-            for key, entry in snapshot
-            if key > start and self.matches(rt, entry.obj, labels, fields)
+            entry for key, entry in snapshot if key > start and self.matches(rt, entry.obj, labels, fields)
         ]
         if limit > 0 and len(matched) > limit:
             page = matched[:limit]
@@ -262,13 +266,8 @@ class ObjectAPI:
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
-                raise errors.invalid(
-                    rt.kind,
-                    rt.group,
-                    "",
-                    f"{rt.kind}.{rt.group or 'core'} is invalid: metadata.name: Required value: name or "
-                    "generateName is required",
-                    [{"type": "FieldValueRequired", "field": "metadata.name", "message": "Required value"}],
+                self._raise_invalid(
+                    rt, "", [validation.required("metadata.name", "name or generateName is required")]
                 )
             meta["name"] = f"{prefix}{metadata.random_suffix()}"
         name = meta["name"]
@@ -286,7 +285,7 @@ class ObjectAPI:
             raise errors.already_exists(rt.resource, rt.group, name) from exc
         event = await future
         self._after_write(rt, event)
-        return Result(event.entry.copy(), created=True, warnings=warnings)
+        return Result.of(event.entry, created=True, warnings=warnings)
 
     def _check_body(self, rt: ResourceType, namespace: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -372,19 +371,12 @@ class ObjectAPI:
         """Default, prune and validate ``obj`` in place; returns warnings."""
         warnings: list[str] = []
         name = metadata.name_of(obj)
-        problem = validation.validate_metadata_name(name, label=validation.name_is_label(rt.group, rt.kind))
-        if problem and old is None:
-            message = f'{rt.kind} "{name}" is invalid: metadata.name: Invalid value: "{name}": {problem}'
-            raise errors.invalid(
-                rt.kind,
-                rt.group,
-                name,
-                message,
-                [{"type": "FieldValueInvalid", "field": "metadata.name", "message": problem}],
-            )
         for label_key, label_value in ((obj.get("metadata") or {}).get("labels") or {}).items():
             if not isinstance(label_value, str):
                 raise errors.bad_request(f"metadata.labels[{label_key}]: label values must be strings")
+        meta_causes = validation.validate_object_meta(rt.group, rt.kind, obj)
+        if meta_causes:
+            self._raise_invalid(rt, name, meta_causes)
         if rt.builtin:
             defaults.apply_defaults(
                 rt.group,
@@ -397,13 +389,7 @@ class ObjectAPI:
                 self._prepare_crd(obj)
             causes = validation.validate(rt.group, rt.kind, obj, old=old)
             if causes:
-                raise errors.invalid(
-                    rt.kind,
-                    rt.group,
-                    name,
-                    validation.invalid_message(rt.kind, rt.group, name, causes),
-                    [{"type": c.type, "field": c.field, "message": c.message} for c in causes],
-                )
+                self._raise_invalid(rt, name, causes)
             return warnings
         schema = rt.schema
         if schema is not None:
@@ -417,8 +403,10 @@ class ObjectAPI:
             schema.apply_defaults(obj)
             causes = schema.validate(obj)
             if causes:
-                text = "; ".join(f"{c.field}: {c.message}" for c in causes) if len(causes) > 1 else (
-                    f"{causes[0].field}: {causes[0].message}"
+                text = (
+                    "; ".join(f"{c.field}: {c.message}" for c in causes)
+                    if len(causes) > 1
+                    else (f"{causes[0].field}: {causes[0].message}")
                 )
                 full = f'{rt.kind}.{rt.group} "{name}" is invalid: ' + (
                     f"[{text}]" if len(causes) > 1 else text
@@ -428,9 +416,20 @@ class ObjectAPI:
                     rt.group,
                     name,
                     full,
-                    [{"type": c.type, "field": c.field, "message": c.message} for c in causes],
+                    errors.field_causes(causes),
                 )
         return warnings
+
+    @staticmethod
+    def _raise_invalid(rt: ResourceType, name: str, causes: list[validation.Cause]) -> NoReturn:
+        """Refuse a write with a 422 whose message and causes read as kube-apiserver's."""
+        raise errors.invalid(
+            rt.kind,
+            rt.group,
+            name,
+            validation.invalid_message(rt.kind, rt.group, name, causes),
+            errors.field_causes(causes),
+        )
 
     def _prepare_crd(self, obj: dict[str, Any]) -> None:
         causes = crdschema.validate_crd(obj)
@@ -441,8 +440,9 @@ class ObjectAPI:
                 "CustomResourceDefinition",
                 "apiextensions.k8s.io",
                 name,
-                f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: {text}',
-                [{"type": c.type, "field": c.field, "message": c.message} for c in causes],
+                f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: '
+                + (f"[{text}]" if len(causes) > 1 else text),
+                errors.field_causes(causes),
             )
         self._check_crd_names_unique(obj)
         status = obj.get("status")
@@ -470,7 +470,7 @@ class ObjectAPI:
                     "CustomResourceDefinition",
                     "apiextensions.k8s.io",
                     metadata.name_of(crd),
-                    f"names {sorted(clash)} are already in use in group {group}",
+                    f"names {sorted(str(c) for c in clash)} are already in use in group {group}",
                     [],
                 )
 
@@ -478,8 +478,7 @@ class ObjectAPI:
         svc = self.registry.get("", "v1", "services")
         assert svc is not None
         used = {
-            str((e.obj.get("spec") or {}).get("clusterIP"))
-            for _, e in self.store.list(svc.storage_prefix)
+            str((e.obj.get("spec") or {}).get("clusterIP")) for _, e in self.store.scan(svc.storage_prefix)
         }
         for offset in range(10, _SERVICE_CIDR.num_addresses - 1):
             candidate = str(_SERVICE_CIDR.network_address + offset)
@@ -492,7 +491,7 @@ class ObjectAPI:
         assert svc is not None
         used = {
             p.get("nodePort")
-            for _, e in self.store.list(svc.storage_prefix)
+            for _, e in self.store.scan(svc.storage_prefix)
             for p in (e.obj.get("spec") or {}).get("ports") or []
         }
         for port in _NODE_PORTS:
@@ -506,7 +505,7 @@ class ObjectAPI:
         schema = rt.schema
         if schema is None:
             return lambda path: None
-        return schema.list_info  # type: ignore[no-any-return]
+        return schema.list_info
 
     def _set_managed_fields(
         self,
@@ -585,7 +584,9 @@ class ObjectAPI:
         obj = self._check_body(rt, namespace, patched)
         return await self._write_update(rt, key, current, obj, options, subresource=subresource)
 
-    def _patched(self, rt: ResourceType, base: dict[str, Any], content_type: str, raw: bytes) -> dict[str, Any]:
+    def _patched(
+        self, rt: ResourceType, base: dict[str, Any], content_type: str, raw: bytes
+    ) -> dict[str, Any]:
         try:
             document = orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError as exc:
@@ -632,7 +633,7 @@ class ObjectAPI:
     ) -> Result:
         if not options.field_manager:
             raise errors.bad_request(
-                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for "
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for '
                 "apply patch"
             )
         try:
@@ -673,7 +674,11 @@ class ObjectAPI:
                     "group": rt.group,
                     "kind": rt.resource,
                     "causes": [
-                        {"type": "FieldManagerConflict", "message": f'conflict with "{c.manager}"', "field": c.field}
+                        {
+                            "reason": "FieldManagerConflict",
+                            "message": f'conflict with "{c.manager}"',
+                            "field": c.field,
+                        }
                         for c in exc.conflicts
                     ],
                 },
@@ -695,7 +700,7 @@ class ObjectAPI:
             except KeyExists as exc:
                 raise errors.already_exists(rt.resource, rt.group, name) from exc
             self._after_write(rt, event)
-            return Result(event.entry.copy(), created=True, warnings=warnings)
+            return Result.of(event.entry, created=True, warnings=warnings)
         obj = self._check_body(rt, namespace, merged)
         return await self._write_update(rt, key, current, obj, options, subresource=subresource, managed=True)
 
@@ -718,7 +723,8 @@ class ObjectAPI:
         if not managed:
             self._set_managed_fields(rt, old, new, options, subresource=subresource)
         if _strip_for_compare(new) == _strip_for_compare(old) and (
-            (new.get("metadata") or {}).get("managedFields") == (old.get("metadata") or {}).get("managedFields")
+            (new.get("metadata") or {}).get("managedFields")
+            == (old.get("metadata") or {}).get("managedFields")
             or not managed
         ):
             return Result(current.copy(), warnings=warnings)
@@ -727,13 +733,13 @@ class ObjectAPI:
             return Result(new, warnings=warnings)
         if metadata.deleting(new) and not metadata.finalizers(new):
             event = await self._commit_delete(rt, key, new, current.rev)
-            return Result(event.entry.copy(), warnings=warnings)
+            return Result.of(event.entry, warnings=warnings)
         try:
             event = await self.store.update(key, new, expect_rev=current.rev)
         except (KeyNotFound, RevisionMismatch) as exc:
             raise errors.conflict(rt.resource, rt.group, metadata.name_of(new)) from exc
         self._after_write(rt, event)
-        return Result(event.entry.copy(), warnings=warnings)
+        return Result.of(event.entry, warnings=warnings)
 
     def _merge_system_fields(
         self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None
@@ -746,7 +752,13 @@ class ObjectAPI:
                 merged.pop("status", None)
             return merged
         old_meta, new_meta = old.get("metadata") or {}, metadata.meta(new)
-        for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        for key in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
             if key in old_meta:
                 new_meta[key] = old_meta[key]
             else:
@@ -768,15 +780,10 @@ class ObjectAPI:
             return
         added = set(metadata.finalizers(new)) - set(metadata.finalizers(old))
         if added:
-            name = metadata.name_of(new)
-            raise errors.invalid(
-                rt.kind,
-                rt.group,
-                name,
-                f'{rt.kind} "{name}" is invalid: metadata.finalizers: Forbidden: no new finalizers can be '
-                "added if the object is being deleted",
-                [{"type": "FieldValueForbidden", "field": "metadata.finalizers", "message": "Forbidden"}],
+            cause = validation.forbidden(
+                "metadata.finalizers", "no new finalizers can be added if the object is being deleted"
             )
+            self._raise_invalid(rt, metadata.name_of(new), [cause])
 
     @staticmethod
     def _bump_generation(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -834,9 +841,13 @@ class ObjectAPI:
         if patch is not None:
             content_type, raw = patch
             if content_type == APPLY_PATCH:
-                raise errors.ApiError(415, "UnsupportedMediaType", "apply is not supported on the scale subresource")
+                raise errors.ApiError(
+                    415, "UnsupportedMediaType", "apply is not supported on the scale subresource"
+                )
             scale_rt = ResourceType("autoscaling", "v1", "scale", "Scale", namespaced=True)
-            new_scale = self._patched(scale_rt, scale, content_type if content_type != STRATEGIC_PATCH else MERGE_PATCH, raw)
+            new_scale = self._patched(
+                scale_rt, scale, content_type if content_type != STRATEGIC_PATCH else MERGE_PATCH, raw
+            )
         else:
             new_scale = body or {}
             wanted_rv = str((new_scale.get("metadata") or {}).get("resourceVersion") or "")
@@ -844,13 +855,13 @@ class ObjectAPI:
                 raise errors.conflict(rt.resource, rt.group, name)
         replicas = (new_scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
+            cause = validation.invalid("spec.replicas", replicas, "must be greater than or equal to 0")
             raise errors.invalid(
                 "Scale",
                 "autoscaling",
                 name,
-                f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {replicas!r}: must be '
-                "greater than or equal to 0",
-                [{"type": "FieldValueInvalid", "field": "spec.replicas", "message": "Invalid value"}],
+                validation.invalid_message("Scale", "autoscaling", name, [cause]),
+                errors.field_causes([cause]),
             )
         obj = current.copy()
         _set_path(obj, (rt.scale or ScalePaths()).spec_replicas, replicas)
@@ -892,7 +903,11 @@ class ObjectAPI:
         finalizers = metadata.finalizers(obj)
         if rt.builtin and rt.resource == "namespaces":
             obj.setdefault("status", {})["phase"] = "Terminating"
-        if rt.builtin and rt.resource == "customresourcedefinitions" and CRD_CLEANUP_FINALIZER not in finalizers:
+        if (
+            rt.builtin
+            and rt.resource == "customresourcedefinitions"
+            and CRD_CLEANUP_FINALIZER not in finalizers
+        ):
             finalizers.append(CRD_CLEANUP_FINALIZER)
         if policy == "Foreground" and metadata.FOREGROUND not in finalizers:
             finalizers.append(metadata.FOREGROUND)
@@ -903,14 +918,14 @@ class ObjectAPI:
             and rt.resource == "pods"
             and bool((obj.get("spec") or {}).get("nodeName"))
             and grace_period != 0
-            and not ((obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"))
+            and (obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
         )
         pending = bool(finalizers) or graceful or (rt.builtin and rt.resource == "namespaces")
         if not pending:
             if dry_run:
                 return Result(obj)
             event = await self._commit_delete(rt, key, obj, current.rev)
-            return Result(event.entry.copy())
+            return Result.of(event.entry)
         if metadata.deleting(current.obj):
             # Already being deleted: a later delete may only shorten a pod's grace period.
             if graceful and grace_period == 0:
@@ -922,9 +937,7 @@ class ObjectAPI:
             if graceful:
                 default_grace = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
                 grace = int(default_grace if grace_period is None else grace_period)
-            meta["deletionTimestamp"] = metadata.rfc3339(
-                metadata.now() + timedelta(seconds=grace)
-            )
+            meta["deletionTimestamp"] = metadata.rfc3339(metadata.now() + timedelta(seconds=grace))
             meta["deletionGracePeriodSeconds"] = grace
         if finalizers:
             meta["finalizers"] = finalizers
@@ -935,7 +948,7 @@ class ObjectAPI:
         except (KeyNotFound, RevisionMismatch) as exc:
             raise errors.conflict(rt.resource, rt.group, name) from exc
         self._after_write(rt, event)
-        return Result(event.entry.copy(), accepted=True)
+        return Result.of(event.entry, accepted=True)
 
     def _check_preconditions(
         self, rt: ResourceType, name: str, current: Entry, preconditions: dict[str, Any]
@@ -982,9 +995,9 @@ class ObjectAPI:
             obj["spec"].pop("finalizers")
         if metadata.deleting(obj) and not wanted and not metadata.finalizers(obj):
             event = await self._commit_delete(ns_type, key, obj, current.rev)
-            return Result(event.entry.copy())
+            return Result.of(event.entry)
         event = await self.store.update(key, obj, expect_rev=current.rev)
-        return Result(event.entry.copy())
+        return Result.of(event.entry)
 
     # -------------------------------------------------------------------------------------------- CRDs
 

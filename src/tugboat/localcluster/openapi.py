@@ -28,7 +28,9 @@ def _definition_name(rt: ResourceType) -> str:
 
 
 def _operation(rt: ResourceType, verb: str) -> dict[str, Any]:
-    params = [{"name": p, "in": "query", "schema": {"type": "string"}, "uniqueItems": True} for p in _QUERY_PARAMS]
+    params = [
+        {"name": p, "in": "query", "schema": {"type": "string"}, "uniqueItems": True} for p in _QUERY_PARAMS
+    ]
     return {
         "operationId": f"{verb}{rt.kind}",
         "parameters": params if verb in ("patch", "update", "create") else [],
@@ -43,7 +45,9 @@ def group_version_document(registry: Registry, group: str, version: str) -> dict
     schemas: dict[str, Any] = {}
     prefix = "/" + _gv_path(group, version)
     for rt in registry.in_group_version(group, version):
-        scope = f"{prefix}/namespaces/{{namespace}}/{rt.resource}" if rt.namespaced else f"{prefix}/{rt.resource}"
+        scope = (
+            f"{prefix}/namespaces/{{namespace}}/{rt.resource}" if rt.namespaced else f"{prefix}/{rt.resource}"
+        )
         paths[scope] = {"get": _operation(rt, "list"), "post": _operation(rt, "post")}
         paths[f"{scope}/{{name}}"] = {
             "get": _operation(rt, "get"),

@@ -1,9 +1,9 @@
 """Decode the few Kubernetes protobuf request bodies that kubectl sends, into the JSON the API would get.
 
 kubectl's typed ``create`` generators (``create namespace``, ``create configmap``, ``create secret
-generic``, ``create serviceaccount``, ``create token``) POST their object as
-``application/vnd.kubernetes.protobuf`` with no JSON fallback, so a compatible server has to read it. We do
-not want a protobuf runtime or generated code for the whole API for five small kinds: this module is a
+generic``, ``create serviceaccount``, ``create token``) and ``auth whoami`` / ``auth can-i`` POST their
+object as ``application/vnd.kubernetes.protobuf`` with no JSON fallback, so a compatible server has to read
+it. We do not want a protobuf runtime or generated code for the whole API for a few small kinds: this module is a
 minimal wire decoder plus hand-written field tables for exactly those kinds (field numbers taken from the
 ``protobuf:"..."`` struct tags of ``k8s.io/api`` and ``k8s.io/apimachinery``). The server always *responds*
 in JSON, and answers 415 for any other kind (:class:`UnsupportedProtobufKind`), pointing users at
@@ -236,12 +236,49 @@ _TOKEN_REQUEST: _Table = {
     3: _F("status", {1: _F("token", "string"), 2: _F("expirationTimestamp", "time")}),
 }
 
+_USER_INFO: _Table = {
+    1: _F("username", "string"),
+    2: _F("uid", "string"),
+    3: _F("groups", "string", repeated=True),
+}
+
+# ``kubectl auth whoami``: the server fills in the status; clients send only metadata.
+_SELF_SUBJECT_REVIEW: _Table = {
+    1: _METADATA,
+    2: _F("status", {1: _F("userInfo", _USER_INFO)}),
+}
+
+_RESOURCE_ATTRIBUTES: _Table = {
+    1: _F("namespace", "string"),
+    2: _F("verb", "string"),
+    3: _F("group", "string"),
+    4: _F("version", "string"),
+    5: _F("resource", "string"),
+    6: _F("subresource", "string"),
+    7: _F("name", "string"),
+}
+
+# ``kubectl auth can-i``.
+_SELF_SUBJECT_ACCESS_REVIEW: _Table = {
+    1: _METADATA,
+    2: _F(
+        "spec",
+        {
+            1: _F("resourceAttributes", _RESOURCE_ATTRIBUTES),
+            2: _F("nonResourceAttributes", {1: _F("path", "string"), 2: _F("verb", "string")}),
+        },
+    ),
+    3: _F("status", {1: _F("allowed", "bool"), 2: _F("reason", "string"), 4: _F("denied", "bool")}),
+}
+
 _KINDS: dict[tuple[str, str], _Table] = {
     ("v1", "Namespace"): _NAMESPACE,
     ("v1", "ConfigMap"): _CONFIG_MAP,
     ("v1", "Secret"): _SECRET,
     ("v1", "ServiceAccount"): _SERVICE_ACCOUNT,
     ("authentication.k8s.io/v1", "TokenRequest"): _TOKEN_REQUEST,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): _SELF_SUBJECT_REVIEW,
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): _SELF_SUBJECT_ACCESS_REVIEW,
 }
 
 #: The ``(apiVersion, kind)`` pairs :func:`decode` understands.

@@ -17,7 +17,9 @@ import ipaddress
 import logging
 import os
 import secrets
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +58,9 @@ class ServeOptions:
     port: int = 6443
     tls: bool = False
     bookmark_interval: float = 60.0
+    retain_revisions: int = 1000
+    retain_seconds: float = 300.0
+    compact_interval: float = 30.0
 
 
 @contextlib.contextmanager
@@ -140,7 +145,10 @@ def ensure_pki(state_dir: Path, host: str) -> Pki:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     with contextlib.suppress(ValueError):
         address = ipaddress.ip_address(host)
         if str(address) != "127.0.0.1":
@@ -184,7 +192,9 @@ def write_kubeconfig(state_dir: Path, server: str, *, ca_pem: bytes | None, toke
         "kind": "Config",
         "clusters": [{"name": CONTEXT, "cluster": cluster}],
         "users": [{"name": CONTEXT, "user": user}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": "default"}}],
+        "contexts": [
+            {"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": "default"}}
+        ],
         "current-context": CONTEXT,
         "preferences": {},
     }
@@ -197,7 +207,9 @@ def write_kubeconfig(state_dir: Path, server: str, *, ca_pem: bytes | None, toke
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
+    # and without it every keep-alive response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -209,6 +221,35 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server minus its signal handling, which :func:`serve` does instead.
+
+    uvicorn re-raises a captured SIGTERM once its own shutdown is done, which kills the process before the
+    cluster (its store, its controllers) is closed and makes the exit status -15.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """Shut ``server`` down gracefully on SIGINT/SIGTERM (a second SIGINT forces it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, server.handle_exit, sig, None)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
 async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] | None = None) -> None:
     """Run the local cluster until SIGINT/SIGTERM."""
     state_dir = options.state_dir
@@ -217,7 +258,9 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
         admin_token: str | None = None
         pki: Pki | None = None
         if options.tls:
-            admin_token = _secret_file(state_dir / "token", lambda: secrets.token_urlsafe(32).encode()).decode().strip()
+            admin_token = (
+                _secret_file(state_dir / "token", lambda: secrets.token_urlsafe(32).encode()).decode().strip()
+            )
             pki = ensure_pki(state_dir, options.host)
         authenticator = Authenticator(admin_token=admin_token, signing_key=signing_key)
         sock = bind(options.host, options.port)
@@ -229,6 +272,9 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
             state_dir / "cluster.db",
             authenticator=authenticator,
             bookmark_interval=options.bookmark_interval,
+            retain_revisions=options.retain_revisions,
+            retain_seconds=options.retain_seconds,
+            compact_interval=options.compact_interval,
         )
         await cluster.start()
         try:
@@ -240,17 +286,19 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                 ssl_certfile=str(pki.cert_path) if pki else None,
                 ssl_keyfile=str(pki.key_path) if pki else None,
                 timeout_graceful_shutdown=1,
+                timeout_keep_alive=120,
             )
-            server = uvicorn.Server(config)
+            server = _Server(config)
             kubeconfig = write_kubeconfig(
                 state_dir, url, ca_pem=pki.ca_pem if pki else None, token=admin_token
             )
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            while not server.started and not serving.done():
-                await asyncio.sleep(0.01)
-            if server.started and on_ready is not None:
-                on_ready(url, kubeconfig)
-            await serving
+            with _stop_on_signals(server):
+                serving = asyncio.create_task(server.serve(sockets=[sock]))
+                while not server.started and not serving.done():
+                    await asyncio.sleep(0.01)
+                if server.started and on_ready is not None:
+                    on_ready(url, kubeconfig)
+                await serving
         finally:
             await cluster.stop()
             sock.close()

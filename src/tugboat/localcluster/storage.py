@@ -260,7 +260,7 @@ class Store:
             return self._pending_latest[key]
         return self._objects.get(key)
 
-    def list(self, prefix: str) -> list[tuple[str, Entry]]:
+    def scan(self, prefix: str) -> list[tuple[str, Entry]]:
         """Committed objects whose key starts with ``prefix``, sorted by key."""
         bucket_prefix, rest = self._bucket_of(prefix)
         bucket = self._by_prefix.get(bucket_prefix, {})
@@ -282,10 +282,10 @@ class Store:
     def list_at(self, prefix: str, rev: int) -> list[tuple[str, Entry]]:
         """Objects under ``prefix`` as they were at revision ``rev`` (for paginated lists)."""
         if rev >= self.current_rev:
-            return self.list(prefix)
+            return self.scan(prefix)
         if rev < self.compact_rev:
             raise Compacted(rev, self.compact_rev)
-        state = {k: e for k, e in self.list(prefix)}
+        state = {k: e for k, e in self.scan(prefix)}
         start = bisect.bisect_right(self._history_revs, rev)
         for event in reversed(self._history[start:]):
             if not event.key.startswith(prefix):
@@ -311,12 +311,16 @@ class Store:
             raise KeyExists(key)
         return self._enqueue(ADDED, key, obj, None)
 
-    def update(self, key: str, obj: dict[str, Any], *, expect_rev: int | None = None) -> asyncio.Future[Event]:
+    def update(
+        self, key: str, obj: dict[str, Any], *, expect_rev: int | None = None
+    ) -> asyncio.Future[Event]:
         """Queue a new version of ``key``; with ``expect_rev``, only if that is the latest revision."""
         prev = self._check(key, expect_rev)
         return self._enqueue(MODIFIED, key, obj, prev)
 
-    def delete(self, key: str, obj: dict[str, Any], *, expect_rev: int | None = None) -> asyncio.Future[Event]:
+    def delete(
+        self, key: str, obj: dict[str, Any], *, expect_rev: int | None = None
+    ) -> asyncio.Future[Event]:
         """Queue the deletion of ``key``; ``obj`` is the final state the DELETED event carries."""
         prev = self._check(key, expect_rev)
         return self._enqueue(DELETED, key, obj, prev)

@@ -708,9 +708,13 @@ def _validate_template_spec(
 
 
 def _no_active_deadline(spec: JSONObject, path: str, kind: str) -> list[Cause]:
-    if _dict(_dict(spec.get("template")).get("spec")).get("activeDeadlineSeconds") is None:
+    """Long-running workloads refuse ``activeDeadlineSeconds`` (Deployments word it as ReplicaSets do)."""
+    deadline = _dict(_dict(spec.get("template")).get("spec")).get("activeDeadlineSeconds")
+    if deadline is None:
         return []
     field = f"{path}.template.spec.activeDeadlineSeconds"
+    if kind in ("Deployment", "ReplicaSet"):
+        return [invalid(field, deadline, "activeDeadlineSeconds in ReplicaSet is not Supported")]
     return [forbidden(field, f"activeDeadlineSeconds in {kind} is not Supported")]
 
 

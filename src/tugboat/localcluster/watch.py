@@ -82,7 +82,7 @@ class Watch:
         self._last_rev = store.current_rev
         rv = self.request.resource_version
         if rv in ("", "0") or self.request.send_initial_events:
-            for _, entry in store.list(self.prefix):
+            for _, entry in store.scan(self.prefix):
                 if self._match(entry.obj):
                     self._backlog.append(WatchEvent("ADDED", entry))
             if self.request.send_initial_events:
@@ -98,9 +98,7 @@ class Watch:
         try:
             history = store.events_after(start, self.prefix)
         except Compacted as exc:
-            self._backlog.append(
-                WatchEvent("ERROR", status=errors.gone(str(exc)).status())
-            )
+            self._backlog.append(WatchEvent("ERROR", status=errors.gone(str(exc)).status()))
             store.unsubscribe(self._sub)
             self._sub = None
             return
@@ -122,12 +120,16 @@ class Watch:
             return [WatchEvent("DELETED", event.entry)]
         return []
 
-    async def events(self) -> AsyncIterator[WatchEvent]:
-        """Every event of the stream until its timeout, the end of the store, or a dropped subscription."""
+    async def events(self) -> AsyncIterator[list[WatchEvent]]:
+        """Batches of events until the timeout, the end of the store, or a dropped subscription.
+
+        Whatever is already queued when the stream wakes up goes out as one batch, so a burst of writes
+        costs one network write per watcher rather than one per event.
+        """
         store = self.api.store
         try:
-            for item in self._backlog:
-                yield item
+            if self._backlog:
+                yield self._backlog
             self._backlog = []
             sub = self._sub
             if sub is None:
@@ -135,23 +137,35 @@ class Watch:
             next_bookmark = time.monotonic() + self.bookmark_interval
             while True:
                 now = time.monotonic()
-                wait_until = min(self.deadline, next_bookmark) if self.request.allow_bookmarks else self.deadline
+                wait_until = (
+                    min(self.deadline, next_bookmark) if self.request.allow_bookmarks else self.deadline
+                )
                 if now >= self.deadline:
                     return
                 try:
-                    event = await asyncio.wait_for(sub.queue.get(), timeout=max(0.0, wait_until - now))
+                    first = await asyncio.wait_for(sub.queue.get(), timeout=max(0.0, wait_until - now))
                 except TimeoutError:
                     if self.request.allow_bookmarks and time.monotonic() >= next_bookmark:
                         next_bookmark = time.monotonic() + self.bookmark_interval
-                        yield WatchEvent("BOOKMARK", resource_version=max(self._last_rev, store.current_rev))
+                        yield [
+                            WatchEvent("BOOKMARK", resource_version=max(self._last_rev, store.current_rev))
+                        ]
                     continue
-                if event is None:
-                    return
-                if event.rev <= self._last_rev:
-                    continue
-                self._last_rev = event.rev
-                for item in self._translate(event):
-                    yield item
+                batch: list[WatchEvent] = []
+                event: Event | None = first
+                while True:
+                    if event is None:
+                        if batch:
+                            yield batch
+                        return
+                    if event.rev > self._last_rev:
+                        self._last_rev = event.rev
+                        batch.extend(self._translate(event))
+                    if sub.queue.empty():
+                        break
+                    event = sub.queue.get_nowait()
+                if batch:
+                    yield batch
         finally:
             if self._sub is not None:
                 store.unsubscribe(self._sub)
@@ -161,4 +175,3 @@ class Watch:
         if self._sub is not None:
             self.api.store.unsubscribe(self._sub)
             self._sub = None
-
