@@ -102,7 +102,8 @@ async def write_load(host: str, port: int, ns: str, *, clients: int, total: int,
 async def watcher(host: str, port: int, ns: str, rv: str, expected: int, done: list[float]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
-        f"GET /api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        f"GET /api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv} HTTP/1.1\r\n"
+        f"Host: {host}\r\n\r\n".encode()
     )
     while (await reader.readline()) not in (b"\r\n", b""):
         pass
@@ -136,7 +137,8 @@ async def run(url: str, args: argparse.Namespace) -> None:
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     print(
-        f"writes: {args.writes} creates by 8 clients in {elapsed:.2f} s = {args.writes / elapsed:,.0f} writes/s; "
+        f"writes: {args.writes} creates by 8 clients in {elapsed:.2f} s = "
+        f"{args.writes / elapsed:,.0f} writes/s; "
         f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
 
@@ -151,7 +153,8 @@ async def run(url: str, args: argparse.Namespace) -> None:
         items = len(json.loads(body)["items"])
         assert items == args.list_size, items
     print(
-        f"list: {args.list_size} ConfigMaps ({len(body) / 1e6:.1f} MB) in median {statistics.median(timings) * 1000:.0f} ms "
+        f"list: {args.list_size} ConfigMaps ({len(body) / 1e6:.1f} MB) in median "
+        f"{statistics.median(timings) * 1000:.0f} ms "
         f"(min {min(timings) * 1000:.0f} ms)"
     )
 
@@ -169,7 +172,8 @@ async def run(url: str, args: argparse.Namespace) -> None:
     writes_done = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*watchers), timeout=120)
     print(
-        f"watch: {args.watchers} watchers all saw {args.fanout_writes} writes {max(done) - started:.2f} s after the "
+        f"watch: {args.watchers} watchers all saw {args.fanout_writes} writes "
+        f"{max(done) - started:.2f} s after the "
         f"first write (writes took {writes_done - started:.2f} s)"
     )
     await conn.close()

@@ -2,12 +2,12 @@
 
 kubectl's typed ``create`` generators (``create namespace``, ``create configmap``, ``create secret
 generic``, ``create serviceaccount``, ``create token``) and ``auth whoami`` / ``auth can-i`` POST their
-object as ``application/vnd.kubernetes.protobuf`` with no JSON fallback, so a compatible server has to read
-it. We do not want a protobuf runtime or generated code for the whole API for a few small kinds: this module is a
-minimal wire decoder plus hand-written field tables for exactly those kinds (field numbers taken from the
-``protobuf:"..."`` struct tags of ``k8s.io/api`` and ``k8s.io/apimachinery``). The server always *responds*
-in JSON, and answers 415 for any other kind (:class:`UnsupportedProtobufKind`), pointing users at
-``kubectl create -f``/``apply``, which send JSON.
+object as ``application/vnd.kubernetes.protobuf`` with no JSON fallback, so a compatible server has to
+read it. We do not want a protobuf runtime or generated code for the whole API for a few small kinds: this
+module is a minimal wire decoder plus hand-written field tables for exactly those kinds (field numbers
+taken from the ``protobuf:"..."`` struct tags of ``k8s.io/api`` and ``k8s.io/apimachinery``).
+The server always *responds* in JSON, and answers 415 for any other kind
+(:class:`UnsupportedProtobufKind`), pointing users at ``kubectl create -f``/``apply``, which send JSON.
 
 The output mirrors what the same object looks like as JSON: byte fields become base64 strings, times become
 RFC 3339 strings, and the empty strings and zero generations that Go always writes for unset scalars are
