@@ -22,3 +22,38 @@ class SelectorError(KubeError):
 
 class JSONPathError(KubeError):
     """A Kubernetes JSONPath expression is malformed."""
+
+
+class ApiError(KubeError):
+    """The Kubernetes API answered with a failure ``Status``."""
+
+    def __init__(self, code: int, reason: str, message: str, status: dict[str, object] | None = None) -> None:
+        super().__init__(f"{code} {reason}: {message}")
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.status = status or {}
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.code == 409 and self.reason != "AlreadyExists"
+
+    @property
+    def already_exists(self) -> bool:
+        return self.code == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def gone(self) -> bool:
+        return self.code == 410
+
+
+class ConnectionFailed(KubeError):
+    """The API server could not be reached (or the connection broke)."""
+
+
+class ConfigError(KubeError):
+    """The kubeconfig is missing or unusable."""
