@@ -63,8 +63,15 @@ class ClusterProcess:
         return self.proc.returncode
 
 
-def start_cluster(state_dir: Path, *extra: str, timeout: float = 30) -> ClusterProcess:
-    """Run ``tugboat cluster serve --port 0`` on ``state_dir`` and wait until it answers."""
+def start_cluster(
+    state_dir: Path, *extra: str, simulate: bool = False, timeout: float = 30
+) -> ClusterProcess:
+    """Run ``tugboat cluster serve --port 0`` on ``state_dir`` and wait until it answers.
+
+    Without ``simulate`` the server runs bare (``--nodes 0``): no simulated nodes or controllers.
+    """
+    if not simulate and "--nodes" not in extra:
+        extra = (*extra, "--nodes", "0")
     state_dir.mkdir(parents=True, exist_ok=True)
     kubeconfig = state_dir / "kubeconfig"
     if kubeconfig.exists():

@@ -1,4 +1,9 @@
-"""Shared fixtures: a real local cluster process per test session, and per-test namespaces."""
+"""Shared fixtures: real local cluster processes per test session, and per-test namespaces.
+
+``cluster`` is the bare API server (``--nodes 0``: no simulated nodes or controllers), for tests of API
+semantics that must not be disturbed by controllers. ``sim_cluster`` runs the whole simulation (nodes,
+kubelets, built-in controllers, traffic), for tests of behaviour.
+"""
 
 from __future__ import annotations
 
@@ -18,19 +23,36 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    """One local cluster for the session; tests isolate themselves in their own namespaces."""
+    """One bare API server for the session; tests isolate themselves in their own namespaces."""
     proc = start_cluster(tmp_path_factory.mktemp("cluster"))
     yield proc
     proc.stop()
 
 
-@pytest.fixture
-def namespace(cluster: ClusterProcess) -> str:
+@pytest.fixture(scope="session")
+def sim_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    """One fully simulated local cluster (3 nodes, every controller) for the session."""
+    proc = start_cluster(tmp_path_factory.mktemp("sim-cluster"), simulate=True)
+    yield proc
+    proc.stop()
+
+
+def _new_namespace(cluster: ClusterProcess) -> str:
     name = f"t{next(_counter)}"
     with cluster.client() as client:
         response = client.post("/api/v1/namespaces", json={"metadata": {"name": name}})
         assert response.status_code == 201, response.text
     return name
+
+
+@pytest.fixture
+def namespace(cluster: ClusterProcess) -> str:
+    return _new_namespace(cluster)
+
+
+@pytest.fixture
+def sim_namespace(sim_cluster: ClusterProcess) -> str:
+    return _new_namespace(sim_cluster)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from conformance_support import CRD_YAML, install_rollout_crd, kubectl_ns, rollout_yaml
+from conformance_support import CRD_YAML, install_rollout_crd, kubectl_ns, rollout_yaml, wait_for
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
@@ -170,3 +170,68 @@ def test_32_status_and_scale_subresources(
         custom_api.get_namespaced_custom_object("example.com", "v1", namespace, "rollouts", "nope")
     assert caught.value.status == 404
     assert json.loads(caught.value.body)["message"] == 'rollouts.example.com "nope" not found'
+
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.org}
+spec:
+  group: example.org
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+def test_crd_deletion_removes_custom_resources(cluster: ClusterProcess, namespace: str) -> None:
+    """Deleting a CRD deletes its custom resources first, then stops serving the resource."""
+    cluster.kubectl("apply", "-f", "-", input=WIDGET_CRD)
+    cluster.kubectl("wait", "--for=condition=Established", "crd/widgets.example.org", "--timeout=30s")
+    for name, finalizers in (("w1", []), ("w2", []), ("held", ["example.org/hold"])):
+        widget = {
+            "apiVersion": "example.org/v1",
+            "kind": "Widget",
+            "metadata": {"name": name, "finalizers": finalizers},
+            "spec": {"x": 1},
+        }
+        kubectl_ns(cluster, namespace, "create", "-f", "-", input=json.dumps(widget))
+    cluster.kubectl("delete", "crd", "widgets.example.org", "--wait=false")
+    crd = json.loads(cluster.kubectl("get", "crd", "widgets.example.org", "-o", "json").stdout)
+    assert crd["metadata"]["deletionTimestamp"]
+    assert crd["metadata"]["finalizers"] == ["customresourcecleanup.apiextensions.k8s.io"]
+    wait_for(
+        lambda: (
+            kubectl_ns(cluster, namespace, "get", "widgets", "-o", "name").stdout.split()
+            == ["widget.example.org/held"]
+        ),
+        what="the widgets without finalizers to go",
+    )
+    kubectl_ns(
+        cluster,
+        namespace,
+        "patch",
+        "widget",
+        "held",
+        "--type",
+        "json",
+        "-p",
+        '[{"op":"remove","path":"/metadata/finalizers"}]',
+    )
+    # Well before the garbage collector's periodic sweep: the last deletion wakes the CRD up.
+    wait_for(
+        lambda: cluster.kubectl("get", "crd", "widgets.example.org", check=False).returncode != 0,
+        timeout=5,
+        what="the CRD to go",
+    )
+    with cluster.client() as client:
+        assert client.get(f"/apis/example.org/v1/namespaces/{namespace}/widgets").status_code == 404
+        groups = [
+            g["name"] for g in client.get("/apis", headers={"Accept": "application/json"}).json()["groups"]
+        ]
+    assert "example.org" not in groups

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from tugboat import __version__
 from tugboat.localcluster import server
+from tugboat.localcluster.controllers.base import SimulationOptions
 
 app = typer.Typer(
     help="GitOps and progressive delivery for Kubernetes, with an embedded local cluster.",
@@ -66,6 +67,10 @@ def cluster_serve(
     tls: Annotated[
         bool, typer.Option("--tls", help="Serve HTTPS with a generated certificate and token.")
     ] = False,
+    nodes: Annotated[int, typer.Option(help="Number of simulated nodes (0: no simulation at all).")] = 3,
+    controllers: Annotated[
+        str, typer.Option(help="Comma-separated simulated controllers to run (default: all).", hidden=True)
+    ] = "",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     # Hidden knobs for tests: make bookmarks and compaction happen within seconds.
     bookmark_interval: Annotated[float, typer.Option(hidden=True)] = 60.0,
@@ -84,6 +89,8 @@ def cluster_serve(
         retain_revisions=retain_revisions,
         retain_seconds=retain_seconds,
         compact_interval=compact_interval,
+        simulation=SimulationOptions(nodes=nodes) if nodes > 0 else None,
+        controllers=[c for c in controllers.split(",") if c] or None,
     )
     _run_cluster(options, "tugboat")
 
@@ -92,11 +99,16 @@ def cluster_serve(
 def up(
     state_dir: StateDir = None,
     port: Annotated[int, typer.Option(help="Local cluster port; 0 picks a free one.")] = 6443,
+    nodes: Annotated[int, typer.Option(help="Number of simulated nodes.")] = 3,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start everything Tugboat has (today: the local cluster) in the foreground."""
     _configure_logging(verbose)
-    options = server.ServeOptions(state_dir=state_dir or server.default_state_dir(), port=port)
+    options = server.ServeOptions(
+        state_dir=state_dir or server.default_state_dir(),
+        port=port,
+        simulation=SimulationOptions(nodes=nodes) if nodes > 0 else None,
+    )
     _run_cluster(options, "tugboat up:")
 
 

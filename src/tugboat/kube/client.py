@@ -77,6 +77,25 @@ class Client:
         http.headers["User-Agent"] = f"{field_manager}/tugboat"
         return cls(http, field_manager=field_manager, namespace=single.namespace or "default")
 
+    @classmethod
+    def for_url(
+        cls,
+        url: str,
+        *,
+        field_manager: str,
+        token: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
+    ) -> Client:
+        """A client for an API server URL (used by components that run next to the local cluster)."""
+        headers = {"User-Agent": f"{field_manager}/tugboat"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        http = httpx.AsyncClient(
+            base_url=url, headers=headers, verify=ca_file or True, timeout=httpx.Timeout(timeout)
+        )
+        return cls(http, field_manager=field_manager)
+
     async def close(self) -> None:
         await self.http.aclose()
 
@@ -191,7 +210,11 @@ class Client:
         timeout = httpx.Timeout(10.0, read=timeout_seconds + 30.0)
         try:
             async with self.http.stream(
-                "GET", kind.collection_path(ns), params=params, timeout=timeout, headers={"Accept": "application/json"}
+                "GET",
+                kind.collection_path(ns),
+                params=params,
+                timeout=timeout,
+                headers={"Accept": "application/json"},
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()

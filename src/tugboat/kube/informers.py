@@ -14,8 +14,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
-
 from tugboat.kube import errors
 from tugboat.kube.client import Client, Obj
 from tugboat.kube.kinds import Kind
@@ -153,7 +151,11 @@ class Informer:
 
     async def _relist(self) -> None:
         items, rv = await self.client.list(
-            self.kind, self.namespace, labels=self.labels, fields=self.fields, all_namespaces=self.namespace is None
+            self.kind,
+            self.namespace,
+            labels=self.labels,
+            fields=self.fields,
+            all_namespaces=self.namespace is None,
         )
         fresh = {object_key(obj): obj for obj in items}
         for key in [k for k in self.cache if k not in fresh]:
@@ -227,5 +229,29 @@ class Informer:
                 self._notify(obj, obj)
 
 
-def start_all(informers: list[Informer]) -> list[asyncio.Task[Any]]:
-    return [informer.start() for informer in informers]
+class InformerFactory:
+    """Shares one informer per (kind, namespace) among the controllers of a process."""
+
+    def __init__(self, client: Client, *, resync_seconds: float = 0.0) -> None:
+        self.client = client
+        self.resync_seconds = resync_seconds
+        self._informers: dict[tuple[Kind, str | None], Informer] = {}
+
+    def informer(self, kind: Kind, namespace: str | None = None) -> Informer:
+        key = (kind, namespace)
+        informer = self._informers.get(key)
+        if informer is None:
+            informer = Informer(self.client, kind, namespace=namespace, resync_seconds=self.resync_seconds)
+            self._informers[key] = informer
+        return informer
+
+    def start(self) -> None:
+        for informer in self._informers.values():
+            informer.start()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:
+        await asyncio.gather(*(i.wait_synced(timeout) for i in self._informers.values()))
+
+    async def stop(self) -> None:
+        for informer in self._informers.values():
+            await informer.stop()

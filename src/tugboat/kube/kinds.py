@@ -58,7 +58,9 @@ CRONJOB = Kind("batch", "v1", "CronJob", "cronjobs")
 INGRESS = Kind("networking.k8s.io", "v1", "Ingress", "ingresses")
 LEASE = Kind("coordination.k8s.io", "v1", "Lease", "leases")
 ENDPOINTSLICE = Kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices")
-CRD = Kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+CRD = Kind(
+    "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
+)
 
 BUILTIN: tuple[Kind, ...] = (
     NAMESPACE,

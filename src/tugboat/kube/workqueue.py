@@ -129,7 +129,9 @@ async def run_workers(
                 again = await handler(key)
             except Exception as exc:
                 level = logging.WARNING if queue.failures(key) < 5 else logging.ERROR
-                log.log(level, "%s: %s failed (retrying): %s", name, key, exc, exc_info=level == logging.ERROR)
+                log.log(
+                    level, "%s: %s failed (retrying): %s", name, key, exc, exc_info=level == logging.ERROR
+                )
                 queue.add_rate_limited(key)
             else:
                 queue.forget(key)

@@ -100,6 +100,8 @@ class APIServerApp:
         self.openapi = OpenAPI(api.registry)
         self.auth = authenticator
         self.bookmark_interval = bookmark_interval
+        # Prometheus text exporters by name, served at /metrics/<name> (e.g. the simulated traffic).
+        self.metric_providers: dict[str, Callable[[], str]] = {}
 
     def build(self) -> Starlette:
         routes = [
@@ -111,6 +113,7 @@ class APIServerApp:
             Route("/openapi/v3", self.openapi_index),
             Route("/openapi/v3/{path:path}", self.openapi_document),
             Route("/openapi/v2", self.not_found),
+            Route("/metrics/{name}", self.metrics),
             Route("/api", self.core_discovery),
             Route("/apis", self.group_discovery),
             Route("/api/{rest:path}", self.resource, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -127,6 +130,12 @@ class APIServerApp:
 
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")
+
+    async def metrics(self, request: Request) -> Response:
+        provider = self.metric_providers.get(request.path_params["name"])
+        if provider is None:
+            return await self.not_found(request)
+        return PlainTextResponse(provider(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def not_found(self, request: Request) -> Response:
         return error_response(

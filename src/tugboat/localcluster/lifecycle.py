@@ -101,7 +101,7 @@ class LifecycleController:
                     "/apiextensions.k8s.io/customresourcedefinitions/"
                 ):
                     continue
-                self._enqueue_owner_of_deleted(event.entry.obj)
+                self._enqueue_owner_of_deleted(event.key, event.entry.obj)
             else:
                 self._index(event.key, prev, event.entry.obj)
                 self._enqueue(event.key)
@@ -112,7 +112,8 @@ class LifecycleController:
                     elif self._owner_waiting(owner_key):
                         self._enqueue(owner_key)
 
-    def _enqueue_owner_of_deleted(self, obj: dict[str, Any]) -> None:
+    def _enqueue_owner_of_deleted(self, key: str, obj: dict[str, Any]) -> None:
+        """Wake up whatever may have been waiting for ``obj`` to go: owners, its namespace, its CRD."""
         for ref in metadata.owner_refs(obj):
             owner_key = self._uids.get(str(ref.get("uid")))
             if owner_key is not None:
@@ -120,6 +121,9 @@ class LifecycleController:
         namespace = metadata.namespace_of(obj)
         if namespace:
             self._enqueue(f"/core/namespaces//{namespace}")
+        rt = self._type_of(key)
+        if rt is not None and rt.crd_name is not None:
+            self._enqueue(f"/apiextensions.k8s.io/customresourcedefinitions//{rt.crd_name}")
 
     def _owner_waiting(self, key: str) -> bool:
         entry = self.store.get(key)

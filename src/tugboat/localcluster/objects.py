@@ -377,6 +377,10 @@ class ObjectAPI:
         meta_causes = validation.validate_object_meta(rt.group, rt.kind, obj)
         if meta_causes:
             self._raise_invalid(rt, name, meta_causes)
+        meta = metadata.meta(obj)
+        for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+            if key in meta and not meta[key]:
+                del meta[key]  # Go's omitempty: removing the last label leaves no "labels": {} behind
         if rt.builtin:
             defaults.apply_defaults(
                 rt.group,

@@ -21,7 +21,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -32,8 +32,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tugboat.kube.client import Client
 from tugboat.localcluster.auth import Authenticator
 from tugboat.localcluster.cluster import LocalCluster
+from tugboat.localcluster.controllers.base import SimulationOptions
+from tugboat.localcluster.controllers.manager import ControllerManager
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class ServeOptions:
     retain_revisions: int = 1000
     retain_seconds: float = 300.0
     compact_interval: float = 30.0
+    simulation: SimulationOptions | None = field(default_factory=SimulationOptions)  # None: no simulation
+    controllers: list[str] | None = None  # which simulated controllers run (None: all)
 
 
 @contextlib.contextmanager
@@ -250,6 +255,22 @@ def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def _controller_manager(
+    options: ServeOptions, url: str, port: int, token: str | None, pki: Pki | None
+) -> ControllerManager:
+    """The simulated controllers, as API clients of this very server (over loopback)."""
+    assert options.simulation is not None
+    scheme = "https" if pki else "http"
+    wildcard = options.host in ("0.0.0.0", "::")
+    client = Client.for_url(
+        f"{scheme}://127.0.0.1:{port}" if wildcard else url,
+        field_manager="tugboat-local-controllers",
+        token=token,
+        ca_file=str(pki.cert_path.parent / "ca.crt") if pki else None,
+    )
+    return ControllerManager(client, options.simulation, enabled=options.controllers)
+
+
 async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] | None = None) -> None:
     """Run the local cluster until SIGINT/SIGTERM."""
     state_dir = options.state_dir
@@ -296,9 +317,18 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                 serving = asyncio.create_task(server.serve(sockets=[sock]))
                 while not server.started and not serving.done():
                     await asyncio.sleep(0.01)
+                manager = None
+                if server.started and options.simulation is not None:
+                    manager = _controller_manager(options, url, port, admin_token, pki)
+                    cluster.http.metric_providers.update(manager.metric_providers())
+                    await manager.start()
                 if server.started and on_ready is not None:
                     on_ready(url, kubeconfig)
-                await serving
+                try:
+                    await serving
+                finally:
+                    if manager is not None:
+                        await manager.stop()
         finally:
             await cluster.stop()
             sock.close()

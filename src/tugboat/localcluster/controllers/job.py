@@ -1,0 +1,20 @@
+"""The Job controller: completions, parallelism, backoffLimit, deadlines, conditions.
+
+(Placeholder: being implemented.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tugboat.localcluster.controllers.base import Context
+
+
+class JobController:
+    name = "job"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()

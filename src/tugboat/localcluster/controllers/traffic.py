@@ -1,0 +1,20 @@
+"""Simulated traffic through Services and its Prometheus metrics.
+
+(Placeholder: being implemented.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tugboat.localcluster.controllers.base import Context
+
+
+class TrafficSimulator:
+    name = "traffic"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()

@@ -1,0 +1,20 @@
+"""Binds PersistentVolumeClaims (dynamic provisioning of simulated volumes).
+
+(Placeholder: being implemented.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tugboat.localcluster.controllers.base import Context
+
+
+class PersistentVolumeController:
+    name = "volumes"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
