@@ -26,7 +26,7 @@ from clusterproc import ClusterProcess, start_cluster
 
 
 @pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[list[ClusterProcess]]:
+def own_cluster() -> Iterator[list[ClusterProcess]]:
     """Cluster processes a test starts itself; all are stopped at the end."""
     started: list[ClusterProcess] = []
     yield started
@@ -135,7 +135,7 @@ def test_39_tls_and_tokens(tmp_path: Path, own_cluster: list[ClusterProcess]) ->
 
 
 class RolloutController:
-    """A tiny controller: list, then watch; write status.observedGeneration through /status; re-list on error."""
+    """A tiny controller: list, watch, write status.observedGeneration through /status; re-list on error."""
 
     def __init__(self, kubeconfig: Path) -> None:
         self.api_client = k8s_config.new_client_from_config(config_file=str(kubeconfig))

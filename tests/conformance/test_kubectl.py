@@ -419,6 +419,28 @@ def test_15_server_side_apply(cluster: ClusterProcess, namespace: str) -> None:
     assert get_json(cluster, namespace, "cm", "ssa")["data"] == {"key": "two"}
 
 
+def test_15_server_side_apply_after_client_side_apply(cluster: ClusterProcess, namespace: str) -> None:
+    """15. Switching a Deployment from apply to apply --server-side: no change, then no conflict."""
+    kubectl_ns(cluster, namespace, "apply", "-f", "-", input=deployment_yaml())
+    out = kubectl_ns(cluster, namespace, "apply", "--server-side", "-f", "-", input=deployment_yaml())
+    assert "deployment.apps/web serverside-applied" in out.stdout
+    deploy = get_json(cluster, namespace, "deploy", "web", "--show-managed-fields")
+    # The applied port has no protocol: it is keyed with the default (TCP), so it is the live port.
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"}
+    ]
+    assert deploy["metadata"]["generation"] == 1
+    # kubectl moved the client-side apply's fields to its server-side manager (a managedFields-only patch).
+    managers = [(m["manager"], m["operation"]) for m in deploy["metadata"]["managedFields"]]
+    assert managers == [("kubectl", "Apply"), ("kubectl-last-applied", "Apply")]
+    out = kubectl_ns(
+        cluster, namespace, "apply", "--server-side", "-f", "-", input=deployment_yaml(replicas=3)
+    )
+    assert "deployment.apps/web serverside-applied" in out.stdout
+    deploy = get_json(cluster, namespace, "deploy", "web")
+    assert (deploy["spec"]["replicas"], deploy["metadata"]["generation"]) == (3, 2)
+
+
 def test_16_server_dry_run(cluster: ClusterProcess, namespace: str) -> None:
     """16. apply --dry-run=server reports, but stores nothing."""
     kubectl_ns(cluster, namespace, "apply", "-f", "-", input=deployment_yaml())
@@ -495,8 +517,8 @@ def test_19_already_exists_and_not_found(cluster: ClusterProcess, namespace: str
     again = kubectl_ns(cluster, namespace, "create", "-f", "-", input=deployment_yaml(), check=False)
     assert again.returncode != 0
     assert (
-        'Error from server (AlreadyExists): error when creating "STDIN": deployments.apps "web" already exists'
-        in (again.stderr)
+        'Error from server (AlreadyExists): error when creating "STDIN": deployments.apps "web" already '
+        "exists" in again.stderr
     )
     missing = kubectl_ns(cluster, namespace, "get", "pod", "nope", check=False)
     assert missing.returncode == 1

@@ -124,8 +124,8 @@ def test_31_strict_field_validation_pruning_and_defaults(rollouts: ClusterProces
     failed = kubectl_ns(cluster, namespace, "apply", "-f", "-", input=wrong_type, check=False)
     assert failed.returncode != 0
     assert (
-        'The Rollout "r3" is invalid: spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string"'
-        in (failed.stderr)
+        'The Rollout "r3" is invalid: spec.replicas: Invalid value: "string": spec.replicas in body must be '
+        'of type integer: "string"' in failed.stderr
     )
 
 

@@ -426,7 +426,7 @@ async def test_lightkube_async_client(alk: AsyncClient, cluster: ClusterProcess,
             break
     assert events == [("MODIFIED", 3), ("MODIFIED", 3)]
     seen = []
-    async for event_type, obj in alk.watch(
+    async for event_type, _obj in alk.watch(
         ConfigMap, namespace=namespace, resource_version=created.metadata.resourceVersion
     ):
         seen.append(event_type)
@@ -447,9 +447,6 @@ class Candidate:
         self.lock = LeaseLock(lease, "kube-system", identity)
         self.lock.api_instance = k8s.CoordinationV1Api(api_client)
         candidate = self
-
-        class _Dead(Exception):
-            pass
 
         original_get = self.lock.get
 

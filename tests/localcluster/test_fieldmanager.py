@@ -393,10 +393,26 @@ def test_builtin_list_info() -> None:
     assert DEPLOY_INFO(("spec", "template", "spec", "containers", "ports")) == (
         "map",
         ("containerPort", "protocol"),
+        {"protocol": "TCP"},
     )
     assert DEPLOY_INFO(("metadata", "finalizers")) == ("set", ())
     assert DEPLOY_INFO(("spec", "selector")) == ("atomic", ())
     assert DEPLOY_INFO(("spec", "template", "spec", "containers", "args")) is None
+
+
+def test_apply_keys_items_with_key_defaults() -> None:
+    # The live port was defaulted to TCP; an apply that omits the protocol means that same port.
+    live = do_apply(None, deployment())
+    no_protocol = deployment(
+        containers=[{"name": "nginx", "image": "nginx:1.14.2", "ports": [{"containerPort": 80}]}]
+    )
+    out = do_apply(live, no_protocol)
+    assert out["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"}
+    ]
+    fields = out["metadata"]["managedFields"][0]["fieldsV1"]
+    ports = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"nginx"}']["f:ports"]
+    assert ports == {'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}}
 
 
 def test_fields_of_ignores_server_fields_and_optionally_status() -> None:

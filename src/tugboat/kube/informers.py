@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
+
 from tugboat.kube import errors
 from tugboat.kube.client import Client, Obj
 from tugboat.kube.kinds import Kind

@@ -21,7 +21,9 @@ class Field:
     values (for a map); ``None`` means scalars or an opaque structure. ``list_type`` is ``"map"`` (items
     merge by ``keys``), ``"set"`` (a set of scalars) or ``None`` (not a list with a merge strategy, so
     atomic if it is a list). ``keys[0]`` is the strategic-merge ``patchMergeKey``; all of ``keys`` are the
-    server-side-apply list-map keys. ``retain_keys`` is the ``retainKeys`` patch strategy.
+    server-side-apply list-map keys, and ``key_defaults`` the schema defaults of some of them (an applied
+    item that omits such a key is keyed with its default). ``retain_keys`` is the ``retainKeys`` patch
+    strategy.
     """
 
     elem: str | None = None
@@ -29,14 +31,22 @@ class Field:
     keys: tuple[str, ...] = ()
     retain_keys: bool = False
     is_map: bool = False
+    key_defaults: tuple[tuple[str, str], ...] = ()
 
     @property
     def merge_key(self) -> str | None:
         return self.keys[0] if self.keys else None
 
 
-def _lm(elem: str | None, *keys: str, retain_keys: bool = False) -> Field:
-    return Field(elem=elem, list_type="map", keys=tuple(keys), retain_keys=retain_keys)
+def _lm(
+    elem: str | None, *keys: str, retain_keys: bool = False, key_defaults: tuple[tuple[str, str], ...] = ()
+) -> Field:
+    return Field(
+        elem=elem, list_type="map", keys=tuple(keys), retain_keys=retain_keys, key_defaults=key_defaults
+    )
+
+
+_TCP = (("protocol", "TCP"),)
 
 
 _SET = Field(list_type="set")
@@ -60,7 +70,7 @@ TYPES: dict[str, dict[str, Field]] = {
         "schedulingGates": _lm(None, "name"),
     },
     "Container": {
-        "ports": _lm(None, "containerPort", "protocol"),
+        "ports": _lm(None, "containerPort", "protocol", key_defaults=_TCP),
         "env": _lm(None, "name"),
         "volumeMounts": _lm(None, "mountPath"),
         "volumeDevices": _lm(None, "devicePath"),
@@ -85,7 +95,7 @@ TYPES: dict[str, dict[str, Field]] = {
     "JobTemplateSpec": {"metadata": Field("ObjectMeta"), "spec": Field("WorkloadSpec")},
     "CronJobSpec": {"jobTemplate": Field("JobTemplateSpec")},
     "CronJob": {"metadata": Field("ObjectMeta"), "spec": Field("CronJobSpec")},
-    "ServiceSpec": {"ports": _lm(None, "port", "protocol")},
+    "ServiceSpec": {"ports": _lm(None, "port", "protocol", key_defaults=_TCP)},
     "Service": {"metadata": Field("ObjectMeta"), "spec": Field("ServiceSpec")},
     "ServiceAccount": {"metadata": Field("ObjectMeta"), "secrets": _lm(None, "name")},
     "NodeSpec": {"podCIDRs": _SET},

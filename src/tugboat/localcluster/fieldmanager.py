@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +29,14 @@ from tugboat.kube import patchmeta
 
 Path = tuple[str, ...]
 FieldSet = frozenset[Path]
-ListInfo = Callable[[tuple[str, ...]], tuple[str, tuple[str, ...]] | None]
+ListSemantics = tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], Mapping[str, Any]]
+ListInfo = Callable[[tuple[str, ...]], ListSemantics | None]
 """Given the field names from the object root (list items and map values stepped over, every object key
 included), return ``("map", keys)``, ``("set", ())``, ``("atomic", ())`` or ``None``. ``None`` means an
-atomic list; for an object (dict) only an explicit ``"atomic"`` makes it a single leaf."""
+atomic list; for an object (dict) only an explicit ``"atomic"`` makes it a single leaf. A list-map may add
+the schema defaults of its key fields, ``("map", keys, {key: default})``: as in structured-merge-diff, an
+item that omits a defaulted key is keyed with the default (a container port applied without ``protocol``
+is the live ``TCP`` port, not a second one)."""
 
 APPLY = "Apply"
 UPDATE = "Update"
@@ -271,9 +275,9 @@ class _Walker:
     def __init__(self, list_info: ListInfo, scope: _Scope) -> None:
         self._list_info = list_info
         self._scope = scope
-        self._cache: dict[Path, tuple[str, tuple[str, ...]] | None] = {}
+        self._cache: dict[Path, ListSemantics | None] = {}
 
-    def _info(self, names: Path) -> tuple[str, tuple[str, ...]] | None:
+    def _info(self, names: Path) -> ListSemantics | None:
         if names not in self._cache:
             self._cache[names] = self._list_info(names)
         return self._cache[names]
@@ -294,9 +298,10 @@ class _Walker:
         if info is None or info[0] not in ("map", "set"):
             return None
         is_set = info[0] == "set"
+        key_defaults = info[2] if len(info) == 3 else {}
         found: list[str] = []
         for item in items:
-            element = _set_element(item) if is_set else _map_element(item, info[1])
+            element = _set_element(item) if is_set else _map_element(item, info[1], key_defaults)
             if element is None:
                 return None
             found.append(element)
@@ -420,10 +425,12 @@ class _Walker:
                 _delete(steps[depth - 1])
 
 
-def _map_element(item: Any, keys: tuple[str, ...]) -> str | None:
+def _map_element(item: Any, keys: tuple[str, ...], key_defaults: Mapping[str, Any]) -> str | None:
     if not isinstance(item, dict):
         return None
-    key = {name: item[name] for name in keys if name in item}
+    key = {
+        name: item.get(name, key_defaults.get(name)) for name in keys if name in item or name in key_defaults
+    }
     return "k:" + _canonical(key) if key else None
 
 
@@ -760,14 +767,16 @@ def builtin_list_info(group: str, kind: str) -> ListInfo:
     """The :data:`ListInfo` of a built-in kind, from :mod:`tugboat.kube.patchmeta`'s struct-tag table."""
     atomic_selector = patchmeta.root_type(group, kind) in _ATOMIC_SELECTOR_ROOTS
 
-    def info(names: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    def info(names: tuple[str, ...]) -> ListSemantics | None:
         if atomic_selector and names == ("spec", "selector"):
             return ("atomic", ())
         _, field = patchmeta.type_at(group, kind, names)
         if field is None or field.list_type is None:
             return None
         if field.list_type == "map":
-            return ("map", field.keys)
+            return (
+                ("map", field.keys, dict(field.key_defaults)) if field.key_defaults else ("map", field.keys)
+            )
         return ("set", ()) if field.list_type == "set" else None
 
     return info

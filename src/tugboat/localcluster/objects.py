@@ -726,10 +726,11 @@ class ObjectAPI:
         self._bump_generation(rt, old, new)
         if not managed:
             self._set_managed_fields(rt, old, new, options, subresource=subresource)
-        if _strip_for_compare(new) == _strip_for_compare(old) and (
-            (new.get("metadata") or {}).get("managedFields")
-            == (old.get("metadata") or {}).get("managedFields")
-            or not managed
+        # A no-op write stores nothing; one that only changes managedFields (as kubectl's migration from
+        # client-side to server-side apply does with a JSON patch) is a change.
+        new_managed = (new.get("metadata") or {}).get("managedFields")
+        if _strip_for_compare(new) == _strip_for_compare(old) and new_managed == old.get("metadata", {}).get(
+            "managedFields"
         ):
             return Result(current.copy(), warnings=warnings)
         if options.dry_run:

@@ -268,7 +268,10 @@ def _controller_manager(
         token=token,
         ca_file=str(pki.cert_path.parent / "ca.crt") if pki else None,
     )
-    return ControllerManager(client, options.simulation, enabled=options.controllers)
+    manager = ControllerManager(client, options.simulation, enabled=options.controllers)
+    if pki is not None:
+        manager.context.shared["ca_pem"] = pki.ca_pem  # published in every namespace's kube-root-ca.crt
+    return manager
 
 
 async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] | None = None) -> None:

@@ -22,6 +22,7 @@ class SimulationOptions:
     node_cpu: str = "32"
     node_memory: str = "128Gi"
     node_pods: int = 1100
+    node_ephemeral_storage: str = "100Gi"
     readiness_delay: float = 1.0  # seconds from Running to Ready unless a pod says otherwise
     start_delay: float = 0.3  # seconds from scheduled to Running
     lease_renew_seconds: float = 10.0

@@ -12,22 +12,24 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tugboat.localcluster.controllers import cronjob
-from tugboat.localcluster.controllers import daemonset
-from tugboat.localcluster.controllers import deployment
-from tugboat.localcluster.controllers import endpoints
-from tugboat.localcluster.controllers import job
-from tugboat.localcluster.controllers import kubelet
-from tugboat.localcluster.controllers import nodes
-from tugboat.localcluster.controllers import publishers
-from tugboat.localcluster.controllers import replicaset
-from tugboat.localcluster.controllers import scheduler
-from tugboat.localcluster.controllers import services
-from tugboat.localcluster.controllers import statefulset
-from tugboat.localcluster.controllers import traffic
-from tugboat.localcluster.controllers import volumes
 from tugboat.kube.client import Client
 from tugboat.kube.informers import InformerFactory
+from tugboat.localcluster.controllers import (
+    cronjob,
+    daemonset,
+    deployment,
+    endpoints,
+    job,
+    kubelet,
+    nodes,
+    publishers,
+    replicaset,
+    scheduler,
+    services,
+    statefulset,
+    traffic,
+    volumes,
+)
 from tugboat.localcluster.controllers.base import Context, Controller, SimulationOptions
 
 log = logging.getLogger(__name__)
