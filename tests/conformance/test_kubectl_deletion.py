@@ -253,6 +253,16 @@ def test_29_namespace_termination(cluster: ClusterProcess, namespace: str) -> No
         ns = json.loads(cluster.kubectl("get", "ns", namespace, "-o", "json").stdout)
         assert ns["metadata"]["deletionTimestamp"]
         assert cluster.kubectl("get", "ns", namespace, "--no-headers").stdout.split()[1] == "Terminating"
+        wait_for(
+            lambda: any(
+                c["type"] == "NamespaceFinalizersRemaining"
+                and "example.com/x in 1 resource instances" in c["message"]
+                for c in json.loads(cluster.kubectl("get", "ns", namespace, "-o", "json").stdout)[
+                    "status"
+                ].get("conditions", [])
+            ),
+            what="the namespace controller's conditions",
+        )
         late = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late"}}
         forbidden = kubectl_ns(cluster, namespace, "create", "-f", "-", input=json.dumps(late), check=False)
         assert forbidden.returncode != 0

@@ -51,7 +51,7 @@ def by_namespace(obj: Obj) -> list[str]:
 
 
 class Informer:
-    """Keeps ``cache`` equal to the cluster's objects of one kind (optionally filtered) and reports changes."""
+    """Keeps ``cache`` equal to the cluster's objects of one kind (optionally filtered); reports changes."""
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tugboat.localcluster import discovery, errors, metadata, protobuf, tables
+from tugboat.localcluster import discovery, errors, eventsconv, metadata, podlogs, protobuf, tables
 from tugboat.localcluster.auth import Authenticator
 from tugboat.localcluster.objects import APPLY_PATCH, ObjectAPI, Result, WriteOptions
 from tugboat.localcluster.openapi import OpenAPI
@@ -75,6 +75,18 @@ class Target:
     namespace: str | None
     name: str | None
     subresource: str | None
+    # The representation clients asked for when it differs from the stored one (events.k8s.io/v1 Event).
+    view: ResourceType | None = None
+
+    def out(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """An object as the client sees it."""
+        return eventsconv.to_events_v1(obj) if self.view is not None else obj
+
+    def out_raw(self, raw: bytes, obj: dict[str, Any]) -> bytes:
+        return orjson.dumps(eventsconv.to_events_v1(obj)) if self.view is not None else raw
+
+    def fields(self, selector: str) -> str:
+        return eventsconv.field_selector_to_core(selector) if self.view is not None and selector else selector
 
 
 def _wants_table(accept: str) -> bool:
@@ -197,7 +209,7 @@ class APIServerApp:
             if doc is None:
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
             return json_response(doc)
-        target = self._target(group, version, rest)
+        target = self._storage_view(self._target(group, version, rest))
         handler = self._handler(request.method, target)
         return await handler(request, target)
 
@@ -234,6 +246,13 @@ class APIServerApp:
         if rt.namespaced and name is not None:
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         return Target(rt, None, name, sub)
+
+    def _storage_view(self, target: Target) -> Target:
+        """Serve ``events.k8s.io/v1`` Events from the core Events' storage, converting at the boundary."""
+        if target.rt.group == "events.k8s.io" and target.rt.resource == "events":
+            core = self._lookup("", "v1", "events")
+            return Target(core, target.namespace, target.name, target.subresource, view=target.rt)
+        return target
 
     def _handler(self, method: str, target: Target) -> Callable[[Request, Target], Awaitable[Response]]:
         if target.subresource is not None and target.subresource not in target.rt.subresources:
@@ -327,15 +346,16 @@ class APIServerApp:
 
     # -------------------------------------------------------------------------------- rendering
 
-    def _render_one(self, request: Request, rt: ResourceType, entry: Entry) -> Response:
+    def _render_one(self, request: Request, target: Target, entry: Entry) -> Response:
         if _wants_table(request.headers.get("accept", "")):
             table = self._table(
-                rt, [entry.obj], include=_include_object(request), resource_version=str(entry.rev)
+                target.rt, [entry.obj], include=_include_object(request), resource_version=str(entry.rev)
             )
             return Response(orjson.dumps(table), media_type=TABLE_CONTENT_TYPE)
-        return raw_response(entry.raw)
+        return raw_response(target.out_raw(entry.raw, entry.obj))
 
-    def _render_result(self, request: Request, rt: ResourceType, result: Result) -> Response:
+    def _render_result(self, request: Request, target: Target, result: Result) -> Response:
+        rt = target.rt
         status = 201 if result.created else (202 if result.accepted else 200)
         headers = {"Warning": ", ".join(f'299 - "{w}"' for w in result.warnings)} if result.warnings else None
         if _wants_table(request.headers.get("accept", "")):
@@ -344,8 +364,9 @@ class APIServerApp:
                 orjson.dumps(table), status_code=status, media_type=TABLE_CONTENT_TYPE, headers=headers
             )
         if result.raw is not None:
-            return Response(result.raw, status_code=status, media_type=JSON, headers=headers)
-        return json_response(result.obj, status, headers=headers)
+            body = target.out_raw(result.raw, result.obj)
+            return Response(body, status_code=status, media_type=JSON, headers=headers)
+        return json_response(target.out(result.obj), status, headers=headers)
 
     def _columns(self, rt: ResourceType) -> list[tables.Column]:
         if rt.builtin:
@@ -381,7 +402,7 @@ class APIServerApp:
     async def get(self, request: Request, target: Target) -> Response:
         assert target.name is not None
         entry = self.api.get(target.rt, target.namespace or "", target.name)
-        return self._render_one(request, target.rt, entry)
+        return self._render_one(request, target, entry)
 
     async def list_or_watch(self, request: Request, target: Target) -> Response:
         query = request.query_params
@@ -396,7 +417,7 @@ class APIServerApp:
             target.rt,
             target.namespace,
             label_selector=query.get("labelSelector", ""),
-            field_selector=query.get("fieldSelector", ""),
+            field_selector=target.fields(query.get("fieldSelector", "")),
             limit=limit,
             continue_token=query.get("continue", ""),
             resource_version=query.get("resourceVersion", ""),
@@ -418,8 +439,10 @@ class APIServerApp:
         if result.continue_token:
             list_meta["continue"] = result.continue_token
             list_meta["remainingItemCount"] = result.remaining
-        head = orjson.dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": list_meta})
-        body = head[:-1] + b',"items":[' + b",".join(e.raw for e in result.items) + b"]}"
+        shown = target.view or rt
+        head = orjson.dumps({"kind": shown.list_kind, "apiVersion": shown.api_version, "metadata": list_meta})
+        items = b",".join(target.out_raw(e.raw, e.obj) for e in result.items)
+        body = head[:-1] + b',"items":[' + items + b"]}"
         return raw_response(body)
 
     def _watch(self, request: Request, target: Target) -> Response:
@@ -435,7 +458,7 @@ class APIServerApp:
             WatchRequest(
                 namespace=target.namespace,
                 label_selector=query.get("labelSelector", ""),
-                field_selector=query.get("fieldSelector", ""),
+                field_selector=target.fields(query.get("fieldSelector", "")),
                 resource_version=query.get("resourceVersion", ""),
                 allow_bookmarks=_bool(query.get("allowWatchBookmarks")),
                 timeout_seconds=timeout,
@@ -446,18 +469,20 @@ class APIServerApp:
         as_table = _wants_table(request.headers.get("accept", ""))
         include = _include_object(request)
         media = TABLE_CONTENT_TYPE if as_table else JSON
-        return StreamingResponse(self._frames(watch, target.rt, as_table, include), media_type=media)
+        return StreamingResponse(self._frames(watch, target, as_table, include), media_type=media)
 
     async def _frames(
-        self, watch: Watch, rt: ResourceType, as_table: bool, include: str
+        self, watch: Watch, target: Target, as_table: bool, include: str
     ) -> AsyncIterator[bytes]:
         try:
             async for batch in watch.events():
-                yield b"".join(self._frame(event, rt, as_table, include) for event in batch)
+                yield b"".join(self._frame(event, target, as_table, include) for event in batch)
         finally:
             watch.close()
 
-    def _frame(self, event: WatchEvent, rt: ResourceType, as_table: bool, include: str) -> bytes:
+    def _frame(self, event: WatchEvent, target: Target, as_table: bool, include: str) -> bytes:
+        rt = target.rt
+        shown = target.view or rt
         if event.entry is None:
             if event.type == "ERROR":
                 obj: Any = event.status
@@ -465,29 +490,34 @@ class APIServerApp:
                 bookmark_meta: dict[str, Any] = {"resourceVersion": str(event.resource_version)}
                 if event.initial_events_end:
                     bookmark_meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-                obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": bookmark_meta}
+                obj = {"kind": shown.kind, "apiVersion": shown.api_version, "metadata": bookmark_meta}
             return orjson.dumps({"type": event.type, "object": obj}) + b"\n"
         if as_table:
             table = self._table(rt, [event.entry.obj], include=include, resource_version=str(event.entry.rev))
             return orjson.dumps({"type": event.type, "object": table}) + b"\n"
-        return b'{"type":"' + event.type.encode() + b'","object":' + event.entry.raw + b"}\n"
+        raw = target.out_raw(event.entry.raw, event.entry.obj)
+        return b'{"type":"' + event.type.encode() + b'","object":' + raw + b"}\n"
 
     async def create(self, request: Request, target: Target) -> Response:
         body = await self._decode_object(request)
         options = self._write_options(request)
         if target.rt.resource in ("selfsubjectaccessreviews", "selfsubjectreviews"):
             return self._review(request, target.rt, body)
+        if target.view is not None:
+            body = eventsconv.to_core(body)
         result = await self.api.create(target.rt, target.namespace or "", body, options)
-        return self._render_result(request, target.rt, result)
+        return self._render_result(request, target, result)
 
     async def update(self, request: Request, target: Target) -> Response:
         assert target.name is not None
         body = await self._decode_object(request)
+        if target.view is not None:
+            body = eventsconv.to_core(body)
         options = self._write_options(request)
         result = await self.api.update(
             target.rt, target.namespace or "", target.name, body, options, subresource=target.subresource
         )
-        return self._render_result(request, target.rt, result)
+        return self._render_result(request, target, result)
 
     async def patch(self, request: Request, target: Target) -> Response:
         assert target.name is not None
@@ -496,6 +526,14 @@ class APIServerApp:
         options = self._write_options(request)
         if content_type == APPLY_PATCH and options.field_manager is None:
             raise errors.bad_request("fieldManager is required for apply patch")
+        if target.view is not None:
+            # Patch the representation the client sees, then store it in the core form.
+            current = self.api.get(target.rt, target.namespace or "", target.name)
+            patched = self.api.patched(target.view, target.out(current.copy()), content_type, raw)
+            body = eventsconv.to_core(patched)
+            body.setdefault("metadata", {}).setdefault("resourceVersion", str(current.rev))
+            result = await self.api.update(target.rt, target.namespace or "", target.name, body, options)
+            return self._render_result(request, target, result)
         result = await self.api.patch(
             target.rt,
             target.namespace or "",
@@ -505,7 +543,7 @@ class APIServerApp:
             options,
             subresource=target.subresource,
         )
-        return self._render_result(request, target.rt, result)
+        return self._render_result(request, target, result)
 
     async def _delete_options(self, request: Request) -> dict[str, Any]:
         raw = await self._body(request)
@@ -548,7 +586,7 @@ class APIServerApp:
         # kube-apiserver answers 202 for a pending deletion only when orphanDependents=false was asked for;
         # anything else, finalizers and graceful deletion included, is a 200.
         accepted = result.accepted and options.get("orphanDependents") is False
-        return json_response(result.obj, 202 if accepted else 200)
+        return json_response(target.out(result.obj), 202 if accepted else 200)
 
     async def delete_collection(self, request: Request, target: Target) -> Response:
         options = await self._delete_options(request)
@@ -610,19 +648,23 @@ class APIServerApp:
 
     async def pod_log(self, request: Request, target: Target) -> Response:
         assert target.name is not None
-        entry = self.api.get(target.rt, target.namespace or "", target.name)
-        pod = entry.obj
-        container = request.query_params.get("container")
-        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        if container and container not in containers:
-            raise errors.bad_request(f"container {container} is not valid for pod {target.name}")
-        phase = (pod.get("status") or {}).get("phase", "Pending")
-        if phase == "Pending":
-            raise errors.bad_request(
-                f'container "{container or containers[0] if containers else ""}" in pod "{target.name}" is '
-                "waiting to start: ContainerCreating"
-            )
-        return PlainTextResponse(f"{target.name}: {phase}\n")
+        namespace, name = target.namespace or "", target.name
+        pod = self.api.get(target.rt, namespace, name).obj
+        try:
+            query = podlogs.LogQuery.from_params(request.query_params)
+            if not query.follow:
+                return PlainTextResponse(podlogs.logs(pod, query))
+            podlogs.locate(pod, query)  # refuse before the stream starts
+        except podlogs.LogError as exc:
+            raise errors.bad_request(str(exc)) from exc
+
+        async def fetch() -> dict[str, Any] | None:
+            try:
+                return self.api.get(target.rt, namespace, name).obj
+            except errors.ApiError:
+                return None
+
+        return StreamingResponse(podlogs.follow(pod, query, fetch), media_type="text/plain")
 
     async def bind_pod(self, request: Request, target: Target) -> Response:
         assert target.name is not None

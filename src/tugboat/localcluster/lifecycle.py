@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 _MANAGER = WriteOptions(field_manager="tugboat-lifecycle-controller")
 
 
+def _condition(kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if status else "False",
+        "lastTransitionTime": metadata.rfc3339(),
+        "reason": reason,
+        "message": message,
+    }
+
+
 class LifecycleController:
     """Garbage collector, namespace controller and CRD cleanup in one event-driven loop."""
 
@@ -260,19 +270,66 @@ class LifecycleController:
 
     async def _finish_namespace(self, ns: dict[str, Any]) -> None:
         namespace = metadata.name_of(ns)
-        remaining = 0
+        counts: dict[str, int] = {}
+        finalizers: dict[str, int] = {}
         for rt in self.registry.namespaced_types():
             for _, entry in self.store.scan(rt.list_prefix(namespace)):
-                remaining += 1
+                label = errors.qualified(rt.resource, rt.group)
+                counts[label] = counts.get(label, 0) + 1
+                for finalizer in metadata.finalizers(entry.obj):
+                    finalizers[finalizer] = finalizers.get(finalizer, 0) + 1
                 if not metadata.deleting(entry.obj):
                     with contextlib.suppress(errors.ApiError):
                         await self.api.delete(
                             rt, namespace, metadata.name_of(entry.obj), propagation="Background"
                         )
-        if remaining:
+        if counts:
+            await self._report_namespace(ns, counts, finalizers)
             return
         if "kubernetes" in ((ns.get("spec") or {}).get("finalizers") or []) or not metadata.finalizers(ns):
             await self.api.finalize_namespace(namespace, {"spec": {"finalizers": []}})
+
+    async def _report_namespace(
+        self, ns: dict[str, Any], counts: dict[str, int], finalizers: dict[str, int]
+    ) -> None:
+        """The conditions the namespace controller reports while content remains (``kubectl describe ns``)."""
+        content = ", ".join(f"{name} has {n} resource instances" for name, n in sorted(counts.items()))
+        pending = ", ".join(f"{name} in {n} resource instances" for name, n in sorted(finalizers.items()))
+        conditions = [
+            _condition(
+                "NamespaceContentRemaining",
+                True,
+                "SomeResourcesRemain",
+                f"Some resources are remaining: {content}",
+            ),
+            _condition(
+                "NamespaceFinalizersRemaining",
+                bool(finalizers),
+                "SomeFinalizersRemain" if finalizers else "ContentHasNoFinalizers",
+                f"Some content in the namespace has finalizers remaining: {pending}"
+                if finalizers
+                else "All content-preserving finalizers finished",
+            ),
+        ]
+        old = {c.get("type"): c for c in (ns.get("status") or {}).get("conditions") or []}
+        if all(
+            old.get(c["type"], {}).get("status") == c["status"]
+            and old.get(c["type"], {}).get("message") == c["message"]
+            for c in conditions
+        ):
+            return
+        for cond in conditions:
+            previous = old.get(cond["type"])
+            if previous is not None and previous.get("status") == cond["status"]:
+                cond["lastTransitionTime"] = previous.get("lastTransitionTime", cond["lastTransitionTime"])
+        ns_type = self.registry.get("", "v1", "namespaces")
+        assert ns_type is not None
+        fresh = self.store.latest(ns_type.key("", metadata.name_of(ns)))
+        if fresh is None:
+            return
+        updated = fresh.copy()
+        updated.setdefault("status", {})["conditions"] = conditions
+        await self.api.update(ns_type, "", metadata.name_of(ns), updated, _MANAGER, subresource="status")
 
     async def _finish_crd(self, crd: dict[str, Any]) -> None:
         crd_name = metadata.name_of(crd)

@@ -118,6 +118,13 @@ def _spec_part(obj: dict[str, Any], *, keep_annotations: bool, exclude_status: b
     return part
 
 
+def _namespace_finalizers(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
+    """A Namespace's ``spec.finalizers``, which keep it (like metadata finalizers) until finalized."""
+    if rt.builtin and rt.resource == "namespaces":
+        return list((obj.get("spec") or {}).get("finalizers") or [])
+    return []
+
+
 def _qos_class(pod: dict[str, Any]) -> str:
     containers = (pod.get("spec") or {}).get("containers") or []
     any_set = False
@@ -579,7 +586,7 @@ class ObjectAPI:
             return await self._apply(rt, namespace, name, key, current, raw, options, subresource)
         if current is None:
             raise errors.not_found(rt.resource, rt.group, name)
-        patched = self._patched(rt, current.copy(), content_type, raw)
+        patched = self.patched(rt, current.copy(), content_type, raw)
         patched_rv = str((patched.get("metadata") or {}).get("resourceVersion") or "")
         if patched_rv and patched_rv != str(current.rev):
             raise errors.conflict(rt.resource, rt.group, name)
@@ -588,9 +595,10 @@ class ObjectAPI:
         obj = self._check_body(rt, namespace, patched)
         return await self._write_update(rt, key, current, obj, options, subresource=subresource)
 
-    def _patched(
+    def patched(
         self, rt: ResourceType, base: dict[str, Any], content_type: str, raw: bytes
     ) -> dict[str, Any]:
+        """``base`` with a JSON, merge or strategic merge patch applied (no write)."""
         try:
             document = orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError as exc:
@@ -723,7 +731,8 @@ class ObjectAPI:
         new = self._merge_system_fields(rt, old, obj, subresource)
         warnings = self._prepare(rt, new, old, options) if subresource is None else []
         self._check_deletion_rules(rt, old, new)
-        self._bump_generation(rt, old, new)
+        if subresource != "status":
+            self._bump_generation(rt, old, new)
         if not managed:
             self._set_managed_fields(rt, old, new, options, subresource=subresource)
         # A no-op write stores nothing; one that only changes managedFields (as kubectl's migration from
@@ -736,7 +745,7 @@ class ObjectAPI:
         if options.dry_run:
             new["metadata"]["resourceVersion"] = str(current.rev)
             return Result(new, warnings=warnings)
-        if metadata.deleting(new) and not metadata.finalizers(new):
+        if metadata.deleting(new) and not metadata.finalizers(new) and not _namespace_finalizers(rt, new):
             event = await self._commit_delete(rt, key, new, current.rev)
             return Result.of(event.entry, warnings=warnings)
         try:
@@ -755,6 +764,15 @@ class ObjectAPI:
                 merged["status"] = new["status"]
             else:
                 merged.pop("status", None)
+            if rt.builtin and rt.resource == "deployments":
+                # As upstream's deployment status strategy (which resets only spec and labels): the
+                # deployment controller records the revision annotation with its status writes, which
+                # must not bump the generation.
+                annotations = metadata.meta(new).get("annotations")
+                if annotations:
+                    metadata.meta(merged)["annotations"] = annotations
+                else:
+                    metadata.meta(merged).pop("annotations", None)
             return merged
         old_meta, new_meta = old.get("metadata") or {}, metadata.meta(new)
         for key in (
@@ -850,7 +868,7 @@ class ObjectAPI:
                     415, "UnsupportedMediaType", "apply is not supported on the scale subresource"
                 )
             scale_rt = ResourceType("autoscaling", "v1", "scale", "Scale", namespaced=True)
-            new_scale = self._patched(
+            new_scale = self.patched(
                 scale_rt, scale, content_type if content_type != STRATEGIC_PATCH else MERGE_PATCH, raw
             )
         else:

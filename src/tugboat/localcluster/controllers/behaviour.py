@@ -8,6 +8,7 @@ timings explicitly. Annotations win over tags.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -72,15 +73,11 @@ def behaviour_of(pod: dict[str, Any]) -> Behaviour:
     if note("never-ready") is not None:
         unready = _truthy(note("never-ready"))
     if note("error-rate") is not None:
-        try:
+        with contextlib.suppress(ValueError):
             error_rate = min(1.0, max(0.0, float(note("error-rate"))))
-        except ValueError:
-            pass
     if note("latency-ms") is not None:
-        try:
+        with contextlib.suppress(ValueError):
             latency = max(0.0, float(note("latency-ms")))
-        except ValueError:
-            pass
     exit_code = None
     if note("exit-code") is not None:
         try:
