@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -121,7 +122,13 @@ async def watcher(host: str, port: int, ns: str, rv: str, expected: int, done: l
     writer.close()
 
 
-async def run(url: str, args: argparse.Namespace) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(url: str, pid: int, args: argparse.Namespace) -> None:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     port_no = int(port)
     conn = await Connection(host, port_no).open()
@@ -130,16 +137,20 @@ async def run(url: str, args: argparse.Namespace) -> None:
 
     # 1. writes
     await write_load(host, port_no, "bench-writes", clients=8, total=500, prefix="warm")
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     latencies = await write_load(host, port_no, "bench-writes", clients=8, total=args.writes, prefix="w")
     elapsed = time.perf_counter() - started
+    server_cpu = cpu_seconds(pid) - cpu_before
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     print(
         f"writes: {args.writes} creates by 8 clients in {elapsed:.2f} s = "
         f"{args.writes / elapsed:,.0f} writes/s; "
-        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
+        f"server CPU {server_cpu / args.writes * 1e6:.0f} µs per write "
+        f"(= {args.writes / server_cpu:,.0f} writes/s per core)"
     )
 
     # 2. LIST 10,000
@@ -189,7 +200,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cluster = start_cluster(Path(tmp) / "state")
         try:
-            asyncio.run(run(cluster.url, args))
+            asyncio.run(run(cluster.url, cluster.proc.pid, args))
         finally:
             cluster.stop()
 

@@ -19,13 +19,13 @@ Everything here is pure: functions take and return JSON-like dicts and never mut
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tugboat.kube import patchmeta
+from tugboat.util import jsondata
 
 Path = tuple[str, ...]
 FieldSet = frozenset[Path]
@@ -537,7 +537,7 @@ class _Entry:
 
     def render(self) -> dict[str, Any]:
         if self.raw is not None and not self.dirty:
-            return copy.deepcopy(self.raw)
+            return jsondata.clone(self.raw)
         out: dict[str, Any] = {
             "manager": self.manager,
             "operation": self.operation,
@@ -648,7 +648,7 @@ def apply(
         raise FieldManagerError("metadata.managedFields must be nil")
     walker = _Walker(list_info, _Scope.of(subresource, ignore_status))
     applied_set = _owned(walker.index(applied, strict=True))
-    base = copy.deepcopy(live) if live is not None else {}
+    base = jsondata.clone(live) if live is not None else {}
     live_index = walker.index(base)
     entries = _decode_entries(_managed_fields_of(base))
     if live is not None and not entries:
@@ -657,7 +657,7 @@ def apply(
     mine = _find(entries, (manager, APPLY, "", subresource or ""))
     others = [entry for entry in entries if entry is not mine]
 
-    merged = walker.merge(copy.deepcopy(base), copy.deepcopy(applied), ())
+    merged = walker.merge(jsondata.clone(base), jsondata.clone(applied), ())
     _take_conflicting(others, live_index, walker.index(merged), force)
     last_set = mine.fields if mine is not None else EMPTY
     owned = applied_set.union(*(entry.fields for entry in others))
@@ -729,7 +729,7 @@ def update(
     managedFields is not tracked (only creates and applies start tracking).
     """
     walker = _Walker(list_info, _Scope.of(subresource, ignore_status))
-    result = copy.deepcopy(new)
+    result = jsondata.clone(new)
     requested = _managed_fields_of(result)
     entries = _decode_entries(_managed_fields_of(old))
     if subresource is None and _is_reset(requested):

@@ -13,7 +13,6 @@ step, so concurrent requests never interleave inside a read-modify-write; only t
 from __future__ import annotations
 
 import base64
-import copy
 import ipaddress
 import uuid
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from tugboat.localcluster.storage import (
     RevisionMismatch,
     Store,
 )
+from tugboat.util import jsondata
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -759,7 +759,7 @@ class ObjectAPI:
         self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None
     ) -> dict[str, Any]:
         if subresource == "status":
-            merged = copy.deepcopy(old)
+            merged = jsondata.clone(old)
             if "status" in new:
                 merged["status"] = new["status"]
             else:
@@ -787,15 +787,15 @@ class ObjectAPI:
             else:
                 new_meta.pop(key, None)
         if "managedFields" not in new_meta and "managedFields" in old_meta:
-            new_meta["managedFields"] = copy.deepcopy(old_meta["managedFields"])
+            new_meta["managedFields"] = jsondata.clone(old_meta["managedFields"])
         new_meta.pop("selfLink", None)
         if rt.has_status and rt.resource != "customresourcedefinitions":
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = jsondata.clone(old["status"])
             else:
                 new.pop("status", None)
         elif rt.resource == "customresourcedefinitions" and "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = jsondata.clone(old["status"])
         return new
 
     def _check_deletion_rules(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
