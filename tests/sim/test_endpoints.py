@@ -51,12 +51,12 @@ async def ns(client: Client) -> str:
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy without raising AssertionError."""
+    """Poll ``check`` until it returns something truthy without failing (an assertion, a missing key...)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             result = await check()
-        except AssertionError:
+        except (AssertionError, KeyError, IndexError, ValueError):
             if time.monotonic() > deadline:
                 raise
         else:
@@ -284,7 +284,7 @@ async def test_endpoints_list_ready_pods_and_follow_changes(client: Client, ns: 
     # b becomes Ready, a new pod appears, a goes away.
     await set_pod_status(client, ns, "b", "10.1.0.2", ready=True)
     await make_pod(client, ns, "c", "10.1.0.4")
-    await client.delete(kinds.POD, "a", ns)
+    await client.delete(kinds.POD, "a", ns, grace_period=0)
 
     async def updated() -> bool:
         endpoints = await client.get(kinds.ENDPOINTS, "web", ns)
@@ -362,12 +362,19 @@ async def test_idle_service_is_not_rewritten(client: Client, ns: str) -> None:
     await make_pod(client, ns, "a", "10.4.0.1")
 
     async def settled() -> Obj:
-        endpoints = await client.get(kinds.ENDPOINTS, "web", ns)
+        endpoints = await client.get_or_none(kinds.ENDPOINTS, "web", ns)
+        assert endpoints is not None
         assert ips(endpoints["subsets"][0].get("addresses")) == ["10.4.0.1"]
         return endpoints
 
     before = await eventually(settled)
-    (slice_before,) = await eventually(lambda: managed_slices(client, ns))
+
+    async def one_slice() -> Obj:
+        (endpoint_slice,) = await managed_slices(client, ns)
+        assert [e["addresses"] for e in endpoint_slice["endpoints"]] == [["10.4.0.1"]]
+        return endpoint_slice
+
+    slice_before = await eventually(one_slice)
     # Changes that do not concern endpoints: a pod annotation, a Service annotation.
     await client.patch(kinds.POD, "a", {"metadata": {"annotations": {"x": "1"}}}, namespace=ns)
     await client.patch(kinds.SERVICE, "web", {"metadata": {"annotations": {"x": "1"}}}, namespace=ns)
@@ -376,6 +383,9 @@ async def test_idle_service_is_not_rewritten(client: Client, ns: str) -> None:
     (slice_after,) = await managed_slices(client, ns)
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert slice_after["metadata"]["resourceVersion"] == slice_before["metadata"]["resourceVersion"]
+    # Deleted by someone, the Endpoints come back.
+    await client.delete(kinds.ENDPOINTS, "web", ns)
+    await eventually(settled)
 
 
 async def test_deleting_a_service_removes_its_endpoints(client: Client, ns: str) -> None:
@@ -517,3 +527,6 @@ def test_check_37_endpoints_follow_a_deployment(sim_cluster: ClusterProcess, sim
         "get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=web", "-o", "name"
     ).stdout.split()
     assert len(slices) == 1
+    # The namespace still terminates cleanly, although controllers keep writing into it until the end.
+    sim_cluster.kubectl("delete", "namespace", ns, "--timeout=60s")
+    assert sim_cluster.kubectl("get", "namespace", ns, check=False).returncode != 0

@@ -196,7 +196,7 @@ class APIServerApp:
             return error_response(errors.internal(str(exc)))
 
     async def _resource(self, request: Request) -> Response:
-        parts = [p for p in request.url.path.split("/") if p]
+        parts = [p for p in request.scope["path"].split("/") if p]
         if parts[0] == "api":
             if len(parts) < 2:
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")

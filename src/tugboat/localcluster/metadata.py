@@ -7,6 +7,7 @@ HTTP layer speak about metadata in exactly the same way.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +22,19 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_last_second: list[Any] = [-1, ""]
+
+
 def rfc3339(moment: datetime | None = None) -> str:
     """A Kubernetes ``Time``: RFC 3339 in UTC with whole seconds."""
-    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment is not None:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Every write stamps the current time, often several times: format each second once.
+    second = int(time.time())
+    if _last_second[0] != second:
+        _last_second[0] = second
+        _last_second[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(_last_second[1])
 
 
 def micro_time(moment: datetime | None = None) -> str:

@@ -7,7 +7,7 @@ handlers it needs) and run with :meth:`Controller.run` once the informers have s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from tugboat.kube.client import Client
 from tugboat.kube.events import EventRecorder
@@ -54,3 +54,28 @@ class Controller(Protocol):
 
     async def run(self) -> None:
         """Run until cancelled."""
+
+
+K = TypeVar("K")
+
+
+class StaleCacheRetries(Generic[K]):
+    """Delays for keys whose write hit a 409 because the informer cache lagged behind the server.
+
+    Such a conflict is expected and clears once the watch delivers the newer object, so it is retried
+    quietly (the work queue would log it as a failure): after 50 ms, doubling up to 5 s while it lasts.
+    Return :meth:`retry_after` from a sync handler; call :meth:`forget` after a successful sync.
+    """
+
+    def __init__(self, *, first: float = 0.05, limit: float = 5.0) -> None:
+        self.first = first
+        self.limit = limit
+        self._counts: dict[K, int] = {}
+
+    def retry_after(self, key: K) -> float:
+        count = self._counts.get(key, 0)
+        self._counts[key] = count + 1
+        return min(self.first * 2**count, self.limit)
+
+    def forget(self, key: K) -> None:
+        self._counts.pop(key, None)

@@ -194,14 +194,21 @@ class CronJobController:
         cached = self.cronjobs.get(name, namespace)
         if cached is None:
             return None
+        jobs = [
+            j
+            for j in self.jobs.by_index(CONTROLLER_INDEX, str(meta(cached).get("uid")))
+            if meta(j).get("namespace") == namespace
+        ]
+        active_uids = {ref.get("uid") for ref in (cached.get("status") or {}).get("active") or []}
+        if any(meta(j).get("uid") not in active_uids and finished_condition(j) is None for j in jobs):
+            # A running Job missing from status.active: most likely our cache lags our own status write.
+            fresh = await self.client.get_or_none(kinds.CRONJOB, name, namespace)
+            if fresh is None:
+                return None
+            cached = fresh
         cronjob = copy.deepcopy(cached)
         status = cronjob.setdefault("status", {})
         original = copy.deepcopy(status)
-        jobs = [
-            j
-            for j in self.jobs.by_index(CONTROLLER_INDEX, str(meta(cronjob).get("uid")))
-            if meta(j).get("namespace") == namespace
-        ]
         await self._reconcile_active(cronjob, jobs)
         again = await self._schedule(cronjob)
         if status != original:

@@ -20,9 +20,10 @@ it follows upstream's ``pkg/controller/deployment`` closely (``sync.go``, ``roll
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tugboat.kube import errors, kinds
@@ -396,8 +397,8 @@ class _Rollout:
     """One reconciliation of one Deployment (upstream's ``syncDeployment`` and what it calls).
 
     ``self.d`` is the working copy: conditions and the revision annotation are set on it and written
-    through ``/status``, after which it is replaced by what the server returned. ReplicaSets written
-    during the sync replace their stale copies in the lists the steps pass around.
+    through ``/status``, after which it is replaced by what the server returned. ``self.rs_list`` holds
+    the claimed ReplicaSets; one written during the sync replaces its stale copy there (``_fresh``).
     """
 
     def __init__(self, controller: DeploymentController, d: Obj) -> None:
@@ -406,6 +407,7 @@ class _Rollout:
         self.recorder = controller.recorder
         self.d = d
         self.stored = copy.deepcopy(d)
+        self.rs_list: list[Obj] = []
 
     @property
     def ns(self) -> str:
@@ -426,20 +428,20 @@ class _Rollout:
                 status["observedGeneration"] = pt.int_field(pt.meta(d), "generation")
                 await self.write_status(status)
             return None
-        rs_list = await self.claim_replica_sets(selector)
+        self.rs_list = await self.claim_replica_sets(selector)
         if pt.deleting(d):
-            await self.sync_status_only(rs_list)
+            await self.sync_status_only()
             return None
         await self.check_paused_conditions()
-        if pt.spec(d).get("paused"):
-            await self.sync(rs_list)
+        if pt.spec(self.d).get("paused"):
+            await self.sync()
             return None
-        if await self.is_scaling_event(rs_list):
-            await self.sync(rs_list)
+        if await self.is_scaling_event():
+            await self.sync()
             return None
-        if is_rolling(d):
-            return await self.rollout_rolling(rs_list)
-        return await self.rollout_recreate(rs_list)
+        if is_rolling(self.d):
+            return await self.rollout_rolling()
+        return await self.rollout_recreate()
 
     # -------------------------------------------------------------------------------------- claiming
 
@@ -491,25 +493,20 @@ class _Rollout:
 
     # ------------------------------------------------------------------------------------- revisions
 
-    async def all_replica_sets(self, rs_list: list[Obj], *, create: bool) -> tuple[Obj | None, list[Obj]]:
-        """(new ReplicaSet or None, old ones), with revisions synced (upstream's
-        ``getAllReplicaSetsAndSyncRevision``)."""
-        new_rs = find_new_rs(self.d, rs_list)
-        old = [rs for rs in rs_list if new_rs is None or pt.uid(rs) != pt.uid(new_rs)]
-        new_rs = await self.new_replica_set(rs_list, new_rs, old, create=create)
-        if new_rs is not None:
-            _replace(rs_list, new_rs)
-        return new_rs, old
-
-    async def new_replica_set(
-        self, rs_list: list[Obj], existing: Obj | None, old: list[Obj], *, create: bool
-    ) -> Obj | None:
+    async def all_replica_sets(self, *, create: bool) -> tuple[Obj | None, list[Obj]]:
+        """(new ReplicaSet or None, old ones), revisions synced (``getAllReplicaSetsAndSyncRevision``)."""
+        existing = find_new_rs(self.d, self.rs_list)
+        old = [rs for rs in self.rs_list if existing is None or pt.uid(rs) != pt.uid(existing)]
         new_revision = pt.max_revision(old) + 1
         if existing is not None:
-            return await self._sync_existing_new_rs(existing, new_revision)
-        if not create:
-            return None
-        return await self._create_new_rs(old, new_revision)
+            new_rs: Obj | None = await self._sync_existing_new_rs(existing, new_revision)
+        elif create:
+            new_rs = await self._create_new_rs(old, new_revision)
+        else:
+            new_rs = None
+        if new_rs is not None:
+            self._remember(new_rs)
+        return new_rs, old
 
     def _rs_annotations(self, rs: Obj, new_revision: int, *, exists: bool) -> dict[str, str]:
         """The annotations ``rs`` should carry as the new ReplicaSet (``SetNewReplicaSetAnnotations``)."""
@@ -536,7 +533,7 @@ class _Rollout:
         if wanted != pt.annotations_of(rs) or pt.int_field(pt.spec(rs), "minReadySeconds") != min_ready:
             patch = {
                 "metadata": {"resourceVersion": pt.meta(rs).get("resourceVersion"), "annotations": wanted},
-                "spec": {"minReadySeconds": min_ready},
+                "spec": {"minReadySeconds": min_ready or None},  # zero is left out, as the API encodes it
             }
             # as upstream, the deployment's revision follows on the next sync (triggered by this update)
             return await self.client.patch(kinds.REPLICASET, pt.name(rs), patch, namespace=self.ns)
@@ -567,11 +564,12 @@ class _Rollout:
             },
             "spec": {
                 "replicas": 0,
-                "minReadySeconds": pt.int_field(pt.spec(d), "minReadySeconds"),
                 "selector": pt.selector_with_hash(pt.spec(d).get("selector"), hash_value),
                 "template": new_template,
             },
         }
+        if pt.int_field(pt.spec(d), "minReadySeconds"):
+            new_rs["spec"]["minReadySeconds"] = pt.spec(d)["minReadySeconds"]
         count = new_rs_replicas(d, [*old, new_rs], new_rs)
         new_rs["spec"]["replicas"] = count
         new_rs["metadata"]["annotations"] = self._rs_annotations(new_rs, new_revision, exists=False)
@@ -584,6 +582,8 @@ class _Rollout:
                 if found is None:
                     raise
                 created, already_exists = found, True
+            elif pt.namespace_terminating(exc):
+                return None
             else:
                 await self._report_create_failure(new_rs, exc)
                 raise
@@ -620,10 +620,8 @@ class _Rollout:
         message = f"Failed to create new replica set {_quote(pt.name(new_rs))}: {exc.message}"
         if progress_deadline(self.d) is not None:
             set_condition(self._status(), new_condition(PROGRESSING, "False", FAILED_RS_CREATE, message))
-            try:
+            with contextlib.suppress(errors.ApiError):
                 await self.write_status(self._status())
-            except errors.ApiError:
-                pass
         self.recorder.event(self.d, "Warning", FAILED_RS_CREATE, message)
 
     def _set_revision(self, value: str) -> bool:
@@ -648,6 +646,7 @@ class _Rollout:
             "spec": {"replicas": new_scale},
         }
         updated = await self.client.patch(kinds.REPLICASET, pt.name(rs), patch, namespace=self.ns)
+        self._remember(updated)
         if size_changed:
             message = f"Scaled {operation} replica set {pt.name(rs)} to {new_scale} from {old_scale}"
             self.recorder.event(self.d, "Normal", "ScalingReplicaSet", message)
@@ -695,26 +694,25 @@ class _Rollout:
         for rs in all_rss:
             await self.scale_rs(rs, sizes[pt.name(rs)], operation)
 
-    async def is_scaling_event(self, rs_list: list[Obj]) -> bool:
-        new_rs, old_rss = await self.all_replica_sets(rs_list, create=False)
+    async def is_scaling_event(self) -> bool:
+        new_rs, old_rss = await self.all_replica_sets(create=False)
         for rs in active([*old_rss, new_rs]):
             desired = desired_annotation(rs)
             if desired is not None and desired != pt.replicas(self.d):
                 return True
         return False
 
-    async def sync(self, rs_list: list[Obj]) -> None:
+    async def sync(self) -> None:
         """Scaling and paused deployments: resize, clean up, report (no rollout)."""
-        new_rs, old_rss = await self.all_replica_sets(rs_list, create=False)
+        new_rs, old_rss = await self.all_replica_sets(create=False)
         await self.scale(new_rs, old_rss)
-        refreshed = self._refresh(rs_list, [*old_rss, new_rs])
-        new_rs, old_rss = refreshed[-1], [rs for rs in refreshed[:-1] if rs is not None]
+        new_rs, old_rss = self._fresh(new_rs), self._fresh_all(old_rss)
         if pt.spec(self.d).get("paused"):
             await self.cleanup(old_rss)
         await self.sync_status([*old_rss, new_rs], new_rs)
 
-    async def sync_status_only(self, rs_list: list[Obj]) -> None:
-        new_rs, old_rss = await self.all_replica_sets(rs_list, create=False)
+    async def sync_status_only(self) -> None:
+        new_rs, old_rss = await self.all_replica_sets(create=False)
         await self.sync_status([*old_rss, new_rs], new_rs)
 
     async def check_paused_conditions(self) -> None:
@@ -736,16 +734,14 @@ class _Rollout:
 
     # ---------------------------------------------------------------------------------------- rolling
 
-    async def rollout_rolling(self, rs_list: list[Obj]) -> float | None:
-        new_rs, old_rss = await self.all_replica_sets(rs_list, create=True)
+    async def rollout_rolling(self) -> float | None:
+        new_rs, old_rss = await self.all_replica_sets(create=True)
         if new_rs is None:
             return None
         if await self.reconcile_new_rs([*old_rss, new_rs], new_rs):
-            new_rs = self._latest(rs_list, new_rs)
-            return await self.sync_rollout_status([*old_rss, new_rs], new_rs)
-        if await self.reconcile_old_rss([*old_rss, new_rs], active(old_rss), new_rs, rs_list):
-            old_rss = [self._latest(rs_list, rs) for rs in old_rss]
-            return await self.sync_rollout_status([*old_rss, new_rs], new_rs)
+            return await self.sync_rollout_status(self._fresh_all([*old_rss, new_rs]), self._fresh(new_rs))
+        if await self.reconcile_old_rss([*old_rss, new_rs], active(old_rss), new_rs):
+            return await self.sync_rollout_status(self._fresh_all([*old_rss, new_rs]), new_rs)
         if deployment_complete(self.d, pt.status(self.d)):
             await self.cleanup(old_rss)
         return await self.sync_rollout_status([*old_rss, new_rs], new_rs)
@@ -754,19 +750,12 @@ class _Rollout:
         want = pt.replicas(self.d)
         if pt.replicas(new_rs) == want:
             return False
-        if pt.replicas(new_rs) > want:
-            scaled, updated = await self.scale_rs_and_record(new_rs, want)
-        else:
-            scaled, updated = await self.scale_rs_and_record(
-                new_rs, new_rs_replicas(self.d, list(all_rss), new_rs)
-            )
-        _replace(all_rss, updated)
-        self._remember(updated)
+        if pt.replicas(new_rs) < want:
+            want = new_rs_replicas(self.d, list(all_rss), new_rs)
+        scaled, _ = await self.scale_rs_and_record(new_rs, want)
         return scaled
 
-    async def reconcile_old_rss(
-        self, all_rss: list[Obj], old_rss: list[Obj], new_rs: Obj, rs_list: list[Obj]
-    ) -> bool:
+    async def reconcile_old_rss(self, all_rss: list[Obj], old_rss: list[Obj], new_rs: Obj) -> bool:
         if total_spec(old_rss) == 0:
             return False
         d = self.d
@@ -776,9 +765,7 @@ class _Rollout:
         if max_scaled_down <= 0:
             return False
         old_rss, cleaned = await self._cleanup_unhealthy(old_rss, max_scaled_down)
-        for rs in old_rss:
-            _replace(rs_list, rs)
-        scaled_down = await self._scale_down_old_for_rolling([*old_rss, new_rs], old_rss, rs_list)
+        scaled_down = await self._scale_down_old_for_rolling([*old_rss, new_rs], old_rss)
         return cleaned + scaled_down > 0
 
     async def _cleanup_unhealthy(self, old_rss: list[Obj], max_cleanup: int) -> tuple[list[Obj], int]:
@@ -796,9 +783,7 @@ class _Rollout:
             total += count
         return old_rss, total
 
-    async def _scale_down_old_for_rolling(
-        self, all_rss: list[Obj], old_rss: list[Obj], rs_list: list[Obj]
-    ) -> int:
+    async def _scale_down_old_for_rolling(self, all_rss: list[Obj], old_rss: list[Obj]) -> int:
         d = self.d
         min_available = pt.replicas(d) - max_unavailable(d)
         available = total_status(all_rss, "availableReplicas")
@@ -812,15 +797,14 @@ class _Rollout:
             if pt.replicas(rs) == 0:
                 continue
             count = min(pt.replicas(rs), wanted - total)
-            _, updated = await self.scale_rs_and_record(rs, pt.replicas(rs) - count)
-            _replace(rs_list, updated)
+            await self.scale_rs_and_record(rs, pt.replicas(rs) - count)
             total += count
         return total
 
     # --------------------------------------------------------------------------------------- recreate
 
-    async def rollout_recreate(self, rs_list: list[Obj]) -> float | None:
-        new_rs, old_rss = await self.all_replica_sets(rs_list, create=False)
+    async def rollout_recreate(self) -> float | None:
+        new_rs, old_rss = await self.all_replica_sets(create=False)
         scaled_down = False
         for i, rs in enumerate(old_rss):
             if pt.replicas(rs) == 0:
@@ -832,7 +816,7 @@ class _Rollout:
         if self._old_pods_running(new_rs, old_rss):
             return await self.sync_rollout_status([*old_rss, new_rs], new_rs)
         if new_rs is None:
-            new_rs, old_rss = await self.all_replica_sets(rs_list, create=True)
+            new_rs, old_rss = await self.all_replica_sets(create=True)
         if new_rs is not None:
             _, new_rs = await self.scale_rs_and_record(new_rs, pt.replicas(self.d))
         if deployment_complete(self.d, pt.status(self.d)):
@@ -879,7 +863,7 @@ class _Rollout:
             status = self.d["status"] = {}
         return status
 
-    def calculate_status(self, all_rss: list[Obj | None], new_rs: Obj | None) -> Obj:
+    def calculate_status(self, all_rss: Sequence[Obj | None], new_rs: Obj | None) -> Obj:
         d = self.d
         available = total_status(all_rss, "availableReplicas")
         status: Obj = {
@@ -902,12 +886,12 @@ class _Rollout:
         set_condition(status, cond)
         return status
 
-    async def sync_status(self, all_rss: list[Obj | None], new_rs: Obj | None) -> None:
+    async def sync_status(self, all_rss: Sequence[Obj | None], new_rs: Obj | None) -> None:
         status = self.calculate_status(all_rss, new_rs)
         if compact_status(status) != compact_status(pt.status(self.d)):
             await self.write_status(status)
 
-    async def sync_rollout_status(self, all_rss: list[Obj | None], new_rs: Obj | None) -> float | None:
+    async def sync_rollout_status(self, all_rss: Sequence[Obj | None], new_rs: Obj | None) -> float | None:
         """Status plus the Progressing condition; returns when to look again for the progress deadline."""
         d = self.d
         status = self.calculate_status(all_rss, new_rs)
@@ -949,7 +933,7 @@ class _Rollout:
             set_condition(status, new_condition(PROGRESSING, "False", TIMED_OUT, message))
 
     @staticmethod
-    def _replica_failure(all_rss: list[Obj | None], new_rs: Obj | None) -> Obj | None:
+    def _replica_failure(all_rss: Sequence[Obj | None], new_rs: Obj | None) -> Obj | None:
         ordered = [new_rs, *[rs for rs in all_rss if rs is not new_rs]]
         for rs in ordered:
             if rs is None:
@@ -967,16 +951,17 @@ class _Rollout:
         return None
 
     def _requeue_stuck(self, status: Obj) -> float | None:
-        """When the progress deadline of a rollout in flight passes (upstream's ``requeueStuckDeployment``)."""
+        """When the progress deadline of a rollout in flight passes (``requeueStuckDeployment``)."""
         cond = get_condition(status, PROGRESSING)
         if progress_deadline(self.d) is None or cond is None:
             return None
-        if deployment_complete(self.d, status) or cond.get("reason") == TIMED_OUT:
+        if deployment_complete(self.d, status) or cond.get("reason") in (TIMED_OUT, NEW_RS_AVAILABLE):
+            # a complete rollout that loses a pod later never times out: nothing to check
             return None
         remaining = deadline_in(self.d, status)
         if remaining is None:
             return None
-        return max(remaining, 0.0) + 0.5
+        return remaining + 0.5 if remaining > 0 else 1.0
 
     async def write_status(self, status: Obj) -> None:
         """Write ``status`` (and a changed revision annotation) through ``/status``, guarded by the RV."""
@@ -999,25 +984,25 @@ class _Rollout:
 
     # -------------------------------------------------------------------------------------- bookkeeping
 
-    def _remember(self, rs: Obj) -> None:
-        """Nothing to do beyond list replacement today; kept for symmetry with upstream's pointer updates."""
+    def _remember(self, updated: Obj) -> None:
+        """Keep the latest copy of a ReplicaSet written during this sync (or add a created one)."""
+        for i, rs in enumerate(self.rs_list):
+            if pt.uid(rs) == pt.uid(updated):
+                self.rs_list[i] = updated
+                return
+        self.rs_list.append(updated)
 
-    @staticmethod
-    def _latest(rs_list: list[Obj], rs: Obj) -> Obj:
-        for candidate in rs_list:
+    def _fresh(self, rs: Obj | None) -> Obj | None:
+        """The latest copy of ``rs`` (ReplicaSets written during the sync replace their stale copies)."""
+        if rs is None:
+            return None
+        for candidate in self.rs_list:
             if pt.uid(candidate) == pt.uid(rs):
                 return candidate
         return rs
 
-    def _refresh(self, rs_list: list[Obj], rss: list[Obj | None]) -> list[Obj | None]:
-        return [self._latest(rs_list, rs) if rs is not None else None for rs in rss]
-
-
-def _replace(rss: list[Obj], updated: Obj) -> None:
-    for i, rs in enumerate(rss):
-        if pt.uid(rs) == pt.uid(updated):
-            rss[i] = updated
-            return
+    def _fresh_all(self, rss: Sequence[Obj | None]) -> list[Obj]:
+        return [fresh for fresh in (self._fresh(rs) for rs in rss) if fresh is not None]
 
 
 def _append_history(history: str, old_revision: str) -> str:

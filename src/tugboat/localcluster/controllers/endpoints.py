@@ -31,9 +31,9 @@ from typing import Any
 from tugboat.kube import errors
 from tugboat.kube.client import Obj
 from tugboat.kube.informers import by_namespace, object_key, split_key
-from tugboat.kube.kinds import ENDPOINTS, ENDPOINTSLICE, POD, SERVICE
+from tugboat.kube.kinds import ENDPOINTS, ENDPOINTSLICE, POD, SERVICE, Kind
 from tugboat.kube.workqueue import WorkQueue, run_workers
-from tugboat.localcluster.controllers.base import Context
+from tugboat.localcluster.controllers.base import Context, StaleCacheRetries
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +354,21 @@ def plan_slices(
             plan.creates.append((key, rest[start : start + MAX_ENDPOINTS_PER_SLICE], ports))
     if not desired:
         _keep_placeholder(plan, _service_address_type(service))
+    _reuse_deleted(plan)
     return plan
+
+
+def _reuse_deleted(plan: SlicePlan) -> None:
+    """Turn a create plus a delete of the same address type into an update (fewer writes, no gap)."""
+    creates = []
+    for key, endpoints, ports in plan.creates:
+        reusable = next((s for s in plan.deletes if s.get("addressType", "IPv4") == key[0]), None)
+        if reusable is None:
+            creates.append((key, endpoints, ports))
+            continue
+        plan.deletes.remove(reusable)
+        plan.updates.append((reusable, endpoints, ports))
+    plan.creates = creates
 
 
 def _keep_placeholder(plan: SlicePlan, address_type: str) -> None:
@@ -444,6 +458,10 @@ class EndpointsController:
         self._triggers: dict[str, str] = {}
         # service key -> slice name -> (resourceVersion written, or "" for deleted; deadline)
         self._expected: dict[str, dict[str, tuple[str, float]]] = {}
+        # (kind, namespace/name) of fixed-name objects created but not yet seen -> deadline
+        self._created: dict[tuple[str, str], float] = {}
+        self._stale: StaleCacheRetries[str] = StaleCacheRetries()
+        self._deferred: set[str] = set()  # Services waiting for their slice writes to show up
         self.apiserver_address = _apiserver_address(ctx)
         self.services.add_handler(self._on_service)
         self.pods.add_handler(self._on_pod)
@@ -485,19 +503,44 @@ class EndpointsController:
         obj = new or old
         assert obj is not None
         key = object_key(obj)
+        self._created.pop((ENDPOINTS.kind, key), None)
         if key == "default/kubernetes":
             self.queue.add(APISERVER_KEY)
-        elif self.services.cache.get(key) is not None or new is None:
+        elif new is None:
+            # Deleted by someone: put it back. (Edits wait for the next change of the Service, as upstream.)
             self.queue.add(key)
 
     def _on_slice(self, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
         assert obj is not None
         for service_key in _slice_service_key(obj):
-            self._observe_slice(service_key, obj["metadata"]["name"], new)
-            self.queue.add(service_key)
-        if obj["metadata"].get("namespace") == "default" and obj["metadata"].get("name") == "kubernetes":
+            ours = self._observe_slice(service_key, obj["metadata"]["name"], new)
+            caught_up = service_key not in self._expected and service_key in self._deferred
+            if not ours or caught_up:
+                self._deferred.discard(service_key)
+                self.queue.add(service_key)
+        if object_key(obj) == "default/kubernetes":
+            self._created.pop((ENDPOINTSLICE.kind, "default/kubernetes"), None)
             self.queue.add(APISERVER_KEY)
+
+    def _awaiting(self, kind: Kind, key: str) -> bool:
+        """Whether we created this object a moment ago and the informer has not delivered it yet."""
+        deadline = self._created.get((kind.kind, key))
+        if deadline is None:
+            return False
+        if deadline < time.monotonic():
+            del self._created[(kind.kind, key)]
+            return False
+        return True
+
+    async def _create(self, kind: Kind, body: Obj) -> None:
+        """Create a fixed-name object (already there is fine) and wait for the informer to see it."""
+        try:
+            await self.client.create(kind, body)
+        except errors.ApiError as exc:
+            if not exc.already_exists:
+                raise
+        self._created[(kind.kind, object_key(body))] = time.monotonic() + _EXPECTATION_TTL
 
     def _trigger(self, key: str, when: str) -> None:
         current = self._triggers.get(key)
@@ -518,10 +561,11 @@ class EndpointsController:
             return  # already gone
         self._expected.setdefault(service_key, {})[name] = (rv, time.monotonic() + _EXPECTATION_TTL)
 
-    def _observe_slice(self, service_key: str, name: str, new: Obj | None) -> None:
+    def _observe_slice(self, service_key: str, name: str, new: Obj | None) -> bool:
+        """Tick off an expected write; whether the event is one (then it needs no sync of its own)."""
         expected = self._expected.get(service_key)
         if not expected or name not in expected:
-            return
+            return False
         rv, _ = expected[name]
         seen = (
             new is None
@@ -532,6 +576,7 @@ class EndpointsController:
             del expected[name]
             if not expected:
                 del self._expected[service_key]
+        return seen
 
     def _pending_expectations(self, service_key: str) -> float | None:
         """Seconds until the oldest unseen write expires, or None when the informer is up to date."""
@@ -560,11 +605,20 @@ class EndpointsController:
             return None
         trigger = self._triggers.pop(key, None)
         try:
-            return await self._sync_service(key, trigger)
-        except Exception:
+            again = await self._sync_service(key, trigger)
+        except Exception as exc:
             if trigger is not None:
                 self._trigger(key, trigger)
+            if isinstance(exc, errors.ApiError) and (exc.conflict or exc.already_exists):
+                return self._stale.retry_after(key)
+            if isinstance(exc, errors.ApiError) and exc.code in (403, 404):
+                # The namespace is terminating (creates are forbidden) or the object went away meanwhile:
+                # the deletions under way bring the key back if there is anything left to do.
+                self._stale.forget(key)
+                return None
             raise
+        self._stale.forget(key)
+        return again
 
     async def _sync_service(self, key: str, trigger: str | None) -> float | None:
         service = self.services.cache.get(key)
@@ -586,7 +640,9 @@ class EndpointsController:
         if wait is not None:
             if trigger is not None:
                 self._trigger(key, trigger)
+            self._deferred.add(key)  # the slice events we wait for queue it again
             return max(wait, 0.01)
+        self._deferred.discard(key)
         await self._sync_slices(service, pods, trigger)
         return None
 
@@ -598,12 +654,15 @@ class EndpointsController:
         for endpoint_slice in self.slices.by_index("endpoints:service", key):
             await self.client.delete(ENDPOINTSLICE, endpoint_slice["metadata"]["name"], namespace)
         self._expected.pop(key, None)
+        self._deferred.discard(key)
 
     async def _sync_endpoints(self, service: Obj, pods: list[Obj], trigger: str | None) -> None:
         meta = service["metadata"]
         subsets = desired_subsets(service, pods)
         labels = endpoints_labels(service)
         current = self.endpoints.get(meta["name"], meta["namespace"])
+        if current is None and self._awaiting(ENDPOINTS, object_key(service)):
+            return
         if current is None:
             body: Obj = {
                 "apiVersion": "v1",
@@ -614,7 +673,7 @@ class EndpointsController:
                 body["metadata"]["annotations"] = {TRIGGER_TIME_ANNOTATION: trigger}
             if subsets:
                 body["subsets"] = subsets
-            await self.client.create(ENDPOINTS, body)
+            await self._create(ENDPOINTS, body)
             return
         if (current.get("subsets") or []) == subsets and (current["metadata"].get("labels") or {}) == labels:
             return
@@ -688,43 +747,49 @@ class EndpointsController:
         address = self.apiserver_address
         if address is None or self.services.get("kubernetes", "default") is None:
             return
-        ip, port = address
+        await self._sync_apiserver_endpoints(*address)
+        await self._sync_apiserver_slice(*address)
+
+    async def _sync_apiserver_endpoints(self, ip: str, port: int) -> None:
         ports = [{"name": "https", "port": port, "protocol": "TCP"}]
         subsets = [{"addresses": [{"ip": ip}], "ports": ports}]
         labels = {SKIP_MIRROR_LABEL: "true"}
         current = self.endpoints.get("kubernetes", "default")
         if current is None:
-            body: Obj = {"metadata": {"name": "kubernetes", "namespace": "default", "labels": labels}}
-            body["subsets"] = subsets
-            await _create_or_ignore(self.client.create(ENDPOINTS, body))
+            if not self._awaiting(ENDPOINTS, "default/kubernetes"):
+                meta = {"name": "kubernetes", "namespace": "default", "labels": labels}
+                await self._create(ENDPOINTS, {"metadata": meta, "subsets": subsets})
         elif current.get("subsets") != subsets or (current["metadata"].get("labels") or {}) != labels:
             updated = copy.deepcopy(current)
             updated["metadata"]["labels"] = labels
             updated["subsets"] = subsets
             await self.client.replace(ENDPOINTS, updated)
+
+    async def _sync_apiserver_slice(self, ip: str, port: int) -> None:
         endpoints = [{"addresses": [ip], "conditions": {"ready": True}}]
-        slice_ports = [{"name": "https", "port": port, "protocol": "TCP"}]
-        slice_labels_ = {SERVICE_NAME_LABEL: "kubernetes"}
-        existing = self.slices.get("kubernetes", "default")
-        if existing is None:
-            body = {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {"name": "kubernetes", "namespace": "default", "labels": slice_labels_},
-                "addressType": _address_type(ip),
-                "endpoints": endpoints,
-                "ports": slice_ports,
-            }
-            await _create_or_ignore(self.client.create(ENDPOINTSLICE, body))
+        ports = [{"name": "https", "port": port, "protocol": "TCP"}]
+        labels = {SERVICE_NAME_LABEL: "kubernetes"}
+        current = self.slices.get("kubernetes", "default")
+        if current is None:
+            if not self._awaiting(ENDPOINTSLICE, "default/kubernetes"):
+                body = {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+                    "addressType": _address_type(ip),
+                    "endpoints": endpoints,
+                    "ports": ports,
+                }
+                await self._create(ENDPOINTSLICE, body)
         elif (
-            existing.get("endpoints") != endpoints
-            or existing.get("ports") != slice_ports
-            or (existing["metadata"].get("labels") or {}) != slice_labels_
+            current.get("endpoints") != endpoints
+            or current.get("ports") != ports
+            or (current["metadata"].get("labels") or {}) != labels
         ):
-            updated = copy.deepcopy(existing)
-            updated["metadata"]["labels"] = slice_labels_
+            updated = copy.deepcopy(current)
+            updated["metadata"]["labels"] = labels
             updated["endpoints"] = endpoints
-            updated["ports"] = slice_ports
+            updated["ports"] = ports
             await self.client.replace(ENDPOINTSLICE, updated)
 
 
@@ -759,14 +824,6 @@ def _slice_service_key(endpoint_slice: Obj) -> list[str]:
     if labels.get(SLICE_MANAGED_BY_LABEL) != SLICE_CONTROLLER_NAME or not labels.get(SERVICE_NAME_LABEL):
         return []
     return [f"{meta.get('namespace')}/{labels[SERVICE_NAME_LABEL]}"]
-
-
-async def _create_or_ignore(creation: Any) -> None:
-    try:
-        await creation
-    except errors.ApiError as exc:
-        if not exc.already_exists:
-            raise
 
 
 def _apiserver_address(ctx: Context) -> tuple[str, int] | None:

@@ -35,6 +35,7 @@ from tugboat.kube.workqueue import WorkQueue, run_workers
 from tugboat.localcluster.controllers.base import Context
 from tugboat.localcluster.controllers.workloads import (
     CONTROLLER_INDEX,
+    ORPHAN_INDEX,
     PendingPods,
     condition,
     condition_true,
@@ -46,6 +47,7 @@ from tugboat.localcluster.controllers.workloads import (
     is_terminating,
     meta,
     now,
+    orphan_namespace,
     owner_key,
     owner_reference,
     parse_time,
@@ -62,6 +64,7 @@ BACKOFF_BASE = 10.0
 BACKOFF_MAX = 360.0
 MAX_UNCOUNTED = 500
 MAX_CREATE_PER_SYNC = 500
+RETRY_STALE = 0.1
 
 BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
@@ -186,7 +189,7 @@ def new_condition(kind: str, reason: str, message: str, at: datetime, status: st
 
 def set_condition(job: Obj, kind: str, status: str, reason: str, message: str, at: datetime) -> bool:
     """Ensure a condition of ``kind`` with this status (``ensureJobConditionStatus``); True if it changed."""
-    conditions: list[dict[str, Any]] = job.setdefault("status", {}).setdefault("conditions", [])
+    conditions: list[dict[str, Any]] = job.setdefault("status", {}).get("conditions") or []
     for item in conditions:
         if item.get("type") != kind:
             continue
@@ -198,7 +201,7 @@ def set_condition(job: Obj, kind: str, status: str, reason: str, message: str, a
         return True
     if status != "True":
         return False  # a missing condition already reads as not true
-    conditions.append(new_condition(kind, reason, message, at, status))
+    job["status"]["conditions"] = [*conditions, new_condition(kind, reason, message, at, status)]
     return True
 
 
@@ -254,6 +257,7 @@ class _Sync:
     terminating: int
     succeeded: int
     failed: int
+    backoff: _Backoff
     finished: dict[str, Any] | None = None  # the terminal condition to reach (FailureTarget/SuccessCriteria)
     succeeded_indexes: set[int] | None = None
 
@@ -268,6 +272,7 @@ class JobController:
         self.jobs = ctx.informers.informer(kinds.JOB)
         self.pods = ctx.informers.informer(kinds.POD)
         self.pods.add_index(CONTROLLER_INDEX, controller_uid)
+        self.pods.add_index(ORPHAN_INDEX, orphan_namespace)
         self.queue: WorkQueue[str] = WorkQueue()
         self.orphans: WorkQueue[str] = WorkQueue()
         self.pending = PendingPods()
@@ -336,24 +341,21 @@ class JobController:
         await self._remove_finalizer(pod)
         return None
 
-    async def _remove_finalizer(self, pod: Obj) -> bool:
-        finalizers = [f for f in meta(pod).get("finalizers") or [] if f != TRACKING_FINALIZER]
-        patch = {
-            "metadata": {
-                "finalizers": finalizers or None,
-                "resourceVersion": meta(pod).get("resourceVersion"),
-            }
-        }
+    async def _remove_finalizer(self, pod: Obj) -> None:
+        """Drop our finalizer from a pod (a strategic merge patch: no conflict with other writers)."""
+        patch = {"metadata": {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER]}}
         try:
             await self.client.patch(
-                kinds.POD, str(meta(pod).get("name")), patch, namespace=meta(pod).get("namespace")
+                kinds.POD,
+                str(meta(pod).get("name")),
+                patch,
+                namespace=meta(pod).get("namespace"),
+                patch_type="strategic",
             )
         except errors.ApiError as exc:
-            if exc.not_found:
-                return True
-            raise
+            if not exc.not_found:
+                raise
         self.finalizers_removed.add(str(meta(pod).get("uid")))
-        return True
 
     # --------------------------------------------------------------------------------------------- sync
 
@@ -370,7 +372,14 @@ class JobController:
         if is_finished(job):
             self.backoffs.pop(key, None)
             return await self._expire(job)
-        return await self._sync_active(key, job)
+        try:
+            return await self._sync_active(key, job)
+        except errors.ApiError as exc:
+            if exc.conflict:
+                return RETRY_STALE  # our cache is behind our own last write; look again once it caught up
+            if exc.not_found and await self.client.get_or_none(kinds.JOB, name, namespace) is None:
+                return None  # deleted meanwhile; its DELETED event brings us back for the pods
+            raise
 
     def _pods_of(self, key: str, job: Obj) -> list[Obj]:
         uid = str(meta(job).get("uid"))
@@ -408,8 +417,8 @@ class JobController:
             terminating=sum(1 for p in pods if is_terminating(p) and not is_terminal(p)),
             succeeded=int(status.get("succeeded") or 0) + len(new_succeeded) + len(uncounted_succeeded),
             failed=int(status.get("failed") or 0) + len(new_failed) + len(uncounted_failed),
+            backoff=self._next_backoff(key, new_succeeded, new_failed),
         )
-        self._record_backoff(key, new_succeeded, new_failed)
         suspended = bool(spec.get("suspend"))
         if status.get("startTime") is None and not suspended:
             status["startTime"] = rfc3339(at)
@@ -459,8 +468,8 @@ class JobController:
         if selector.empty:
             return pods
         adopted: list[Obj] = []
-        for pod in self.pods.objects(meta(job).get("namespace")):
-            if controller_ref(pod) is not None or is_terminating(pod):
+        for pod in self.pods.by_index(ORPHAN_INDEX, str(meta(job).get("namespace"))):
+            if is_terminating(pod):
                 continue
             if not selector.matches(meta(pod).get("labels") or {}):
                 continue
@@ -484,23 +493,25 @@ class JobController:
                     raise
         return pods + adopted
 
-    def _record_backoff(self, key: str, succeeded: list[Obj], failed: list[Obj]) -> None:
-        record = self.backoffs.setdefault(key, _Backoff())
+    def _next_backoff(self, key: str, succeeded: list[Obj], failed: list[Obj]) -> _Backoff:
+        """The pod-failure back-off once this sync's newly finished pods are counted (stored on flush)."""
+        old = self.backoffs.get(key) or _Backoff()
+        record = _Backoff(old.failures_after_success, old.last_failure)
         if not succeeded and not failed:
-            return
+            return record
         failures = sorted(pod_finish_time(p) for p in failed)
         if succeeded:
             last_success = max(pod_finish_time(p) for p in succeeded)
             failures = [f for f in failures if f > last_success]
-            record.failures_after_success = 0
-            record.last_failure = None
+            record = _Backoff()
         record.failures_after_success += len(failures)
         if failures:
             record.last_failure = failures[-1]
+        return record
 
-    def _remaining_backoff(self, key: str, at: datetime) -> float:
-        record = self.backoffs.get(key)
-        if record is None or record.failures_after_success == 0 or record.last_failure is None:
+    @staticmethod
+    def _remaining_backoff(record: _Backoff, at: datetime) -> float:
+        if record.failures_after_success == 0 or record.last_failure is None:
             return 0.0
         elapsed = (at - record.last_failure).total_seconds()
         return max(0.0, backoff_delay(record.failures_after_success) - elapsed)
@@ -582,7 +593,7 @@ class JobController:
         missing = min(want - len(active), MAX_CREATE_PER_SYNC)
         if missing <= 0:
             return None
-        wait = self._remaining_backoff(key, at)
+        wait = self._remaining_backoff(state.backoff, at)
         if wait > 0:
             return wait
         indexes: list[int | None] = [None] * missing
@@ -686,6 +697,7 @@ class JobController:
             final = self._stage_terminal(job, state.finished)
         if force or to_release or _status_differs(original, status):
             job = await self._write_status(job)
+        self.backoffs[key] = state.backoff
         if to_release:
             for pod in to_release:
                 await self._remove_finalizer(pod)

@@ -57,7 +57,7 @@ _CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "Contai
 
 
 def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration`` text for the durations kubelet prints (``312ms``, ``10s``, ``1m20s``, ``5m0s``)."""
+    """Go's ``time.Duration`` text for kubelet's durations (``312ms``, ``10s``, ``1m20s``, ``5m0s``)."""
     if seconds < 1:
         return f"{round(seconds * 1000, 3):g}ms"
     minutes, secs = divmod(round(seconds, 3), 60)
@@ -170,6 +170,7 @@ class Container:
     name: str
     image: str
     kind: str  # "init", "sidecar" (an init container with restartPolicy Always) or "app"
+    job_like: bool  # an app container of a pod with restartPolicy Never or OnFailure: it runs to completion
     pull_policy: str
     behaviour: Behaviour
     ready_delay: float
@@ -197,7 +198,9 @@ class Container:
     def exits(self) -> bool:
         """Whether this container's process ends by itself (crash loops, Job pods, run-for/exit-code)."""
         b = self.behaviour
-        return self.kind == "init" or b.crash_loop or b.run_for is not None or b.exit_code is not None
+        if self.kind == "init" or (self.kind == "app" and self.job_like):
+            return True
+        return b.crash_loop or b.run_for is not None or b.exit_code is not None
 
     def run_time(self) -> float:
         if self.kind == "init":
@@ -428,17 +431,17 @@ class Kubelet:
                 if g.get("conditionType")
             ],
         )
-        for condition in status.get("conditions") or []:
-            if condition.get("type") and condition.get("lastTransitionTime"):
-                sim.conditions[str(condition["type"])] = (
-                    str(condition.get("status")),
-                    str(condition["lastTransitionTime"]),
-                )
+        self._remember_conditions(sim, status)
         if status.get("containerStatuses") or status.get("initContainerStatuses"):
             self._adopt(sim, pod, loop_now)
-        else:
-            self._progress(sim, pod, loop_now, [])
         return sim
+
+    @staticmethod
+    def _remember_conditions(sim: PodSim, status: Obj) -> None:
+        for condition in status.get("conditions") or []:
+            if condition.get("type") and condition.get("lastTransitionTime"):
+                since = str(condition["lastTransitionTime"])
+                sim.conditions[str(condition["type"])] = (str(condition.get("status")), since)
 
     def _container(self, pod: Obj, spec: Obj, kind: str) -> Container:
         single = {"metadata": pod.get("metadata") or {}, "spec": {"containers": [spec]}}
@@ -453,6 +456,7 @@ class Kubelet:
             name=str(spec.get("name")),
             image=image,
             kind=kind,
+            job_like=kind == "app" and (pod.get("spec") or {}).get("restartPolicy") in ("Never", "OnFailure"),
             pull_policy=str(policy),
             behaviour=behaviour,
             ready_delay=max(base, float(probe.get("initialDelaySeconds") or 0)),
@@ -485,7 +489,6 @@ class Kubelet:
                 self._adopt_container(sim, c, seen, loop_now, wall_now)
         while sim.init_index < len(sim.init) and self._init_done(sim.init[sim.init_index]):
             sim.init_index += 1
-        self._progress(sim, pod, loop_now, [])
 
     def _adopt_container(
         self, sim: PodSim, c: Container, seen: Obj, loop_now: float, wall_now: float
@@ -526,6 +529,7 @@ class Kubelet:
                 c.timers["restart"] = loop_now + max(1.0, c.crash_backoff / 2)
             elif reason in ("ErrImagePull", "ImagePullBackOff"):
                 c.begun, c.state, c.reason = True, "waiting", reason
+                c.message = str((state.get("waiting") or {}).get("message") or "")
                 c.pull_backoff = self.options.crash_backoff_base
                 c.timers["repull"] = loop_now + self.options.crash_backoff_base
 
@@ -542,7 +546,8 @@ class Kubelet:
     def _advance(
         self, sim: PodSim, pod: Obj, loop_now: float, events: list[tuple[Container | None, str, str, str]]
     ) -> None:
-        """Apply every transition that is due, in time order."""
+        """Start what can start, then apply every transition that is due, in time order."""
+        self._progress(sim, pod, loop_now, events)
         for _ in range(1000):
             due: tuple[float, Container, str] | None = None
             for c in sim.containers:
@@ -611,8 +616,7 @@ class Kubelet:
         self, sim: PodSim, c: Container, at: float, events: list[tuple[Container | None, str, str, str]]
     ) -> None:
         c.begun = True
-        present = self._images.setdefault(sim.node, set())
-        if c.pull_policy == "Always" or c.image not in present or c.behaviour.image_pull_fail:
+        if self._needs_pull(sim, c) or c.behaviour.image_pull_fail:
             events.append((c, "Normal", "Pulling", f'Pulling image "{c.image}"'))
         c.timers["pulled"] = at + self.options.start_delay
 
@@ -633,8 +637,7 @@ class Kubelet:
             c.pull_backoff = self._next_backoff(c.pull_backoff)
             c.timers["pull-backoff"] = at + ERR_IMAGE_PULL_SECONDS
             return
-        present = self._images.setdefault(sim.node, set())
-        if c.pull_policy == "Always" or c.image not in present:
+        if self._needs_pull(sim, c):
             took = go_duration(self.options.start_delay)
             events.append(
                 (
@@ -645,11 +648,15 @@ class Kubelet:
                     f"Image size: {image_size(c.image)} bytes.",
                 )
             )
-            present.add(c.image)
+            self._images.setdefault(sim.node, set()).add(c.image)
         else:
             events.append((c, "Normal", "Pulled", f'Container image "{c.image}" already present on machine'))
         c.pulled = True
         self._start(sim, c, at, loop_now, events)
+
+    def _needs_pull(self, sim: PodSim, c: Container) -> bool:
+        present = self._images.setdefault(sim.node, set())
+        return c.pull_policy == "Always" or (c.pull_policy == "IfNotPresent" and c.image not in present)
 
     def _start(
         self,
@@ -712,6 +719,7 @@ class Kubelet:
         c.timers.pop("probe", None)
         if not self._restarts(sim, c):
             c.done = True
+            c.ready = c.kind == "init" and code == 0  # a completed init container reports ready
             return
         if c.crash_backoff <= 0:
             c.crash_backoff = self.options.crash_backoff_base
@@ -730,7 +738,8 @@ class Kubelet:
                 c,
                 "Warning",
                 "BackOff",
-                f"Back-off restarting failed container {c.name} in pod {pod_ref(sim.name, sim.namespace, sim.uid)}",
+                f"Back-off restarting failed container {c.name} in pod "
+                f"{pod_ref(sim.name, sim.namespace, sim.uid)}",
             )
         )
         c.timers["restart"] = at + wait
@@ -831,12 +840,14 @@ class Kubelet:
         previous = sim.conditions.get(type_)
         since = previous[1] if previous is not None and previous[0] == status else metadata.rfc3339()
         sim.conditions[type_] = (status, since)
-        condition: Obj = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": since}
-        if reason:
-            condition["reason"] = reason
-        if message:
-            condition["message"] = message
-        return condition
+        # None removes a reason or message an earlier status had (strategic merge by condition type).
+        return {
+            "type": type_,
+            "status": status,
+            "lastTransitionTime": since,
+            "reason": reason or None,
+            "message": message or None,
+        }
 
     def _conditions(self, sim: PodSim, pod: Obj, phase: str) -> list[Obj]:
         sandbox = bool(sim.pod_ip) and phase not in _TERMINAL
@@ -929,6 +940,7 @@ class Kubelet:
         cached = pod.get("status") or {}
         if _rv(pod) > sim.written_rv and _view(cached) != sim.written:
             sim.written = _view(cached)  # someone else changed what we reported: compare with that
+            self._remember_conditions(sim, cached)
         status = self._status(sim, pod)
         view = _view(status)
         if view == sim.written:

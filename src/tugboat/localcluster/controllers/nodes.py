@@ -97,6 +97,13 @@ def _epoch(text: str | None) -> float | None:
         return None
 
 
+def _rv(obj: Obj) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
 def _stable_uuid(name: str, purpose: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tugboat-sim/{purpose}/{name}"))
 
@@ -205,9 +212,11 @@ class NodeController:
         self.client = ctx.client
         self.indexes = {node_name(i): i for i in range(1, ctx.options.nodes + 1)}
         self.nodes = ctx.informers.informer(kinds.NODE)
+        self.pods = ctx.informers.informer(kinds.POD)
         self.queue: WorkQueue[str] = WorkQueue()
         self._renewed: dict[str, float] = {}  # node -> epoch of the Lease's last renewTime
         self._reported: dict[str, float] = {}  # node -> epoch of the last status report we posted
+        self._written: dict[str, int] = {}  # node -> resourceVersion of our last write to it
         self.nodes.add_handler(self._on_node)
 
     def _on_node(self, old: Obj | None, new: Obj | None) -> None:
@@ -240,6 +249,8 @@ class NodeController:
         node = self.nodes.get(name)
         if node is None:
             node = await self._register(name)
+        elif _rv(node) < self._written.get(name, 0):
+            return None  # the cache has not seen our last write yet; its watch event brings us back
         now = time.time()
         if heartbeat_stopped(node):
             return await self._check_unreachable(name, node, now)
@@ -267,6 +278,9 @@ class NodeController:
             node, "Normal", "RegisteredNode", f"Node {name} event: Registered Node {name} in Controller"
         )
         return node
+
+    def _wrote(self, node: Obj) -> None:
+        self._written[object_key(node)] = _rv(node)
 
     # ----------------------------------------------------------------------------------------- lease
 
@@ -336,8 +350,10 @@ class NodeController:
         status = node_status(index, self.options, now=metadata.rfc3339(), old=node)
         if last is not None and not recovering:
             status = {"conditions": status["conditions"]}  # a plain heartbeat
-        await self.client.patch(
-            kinds.NODE, name, {"status": status}, patch_type="strategic", subresource="status"
+        self._wrote(
+            await self.client.patch(
+                kinds.NODE, name, {"status": status}, patch_type="strategic", subresource="status"
+            )
         )
         self._reported[name] = now
         if recovering:
@@ -374,21 +390,55 @@ class NodeController:
                         "message": _UNKNOWN_MESSAGE,
                     }
                 )
-            await self.client.patch(
-                kinds.NODE,
-                name,
-                {"status": {"conditions": conditions}},
-                patch_type="strategic",
-                subresource="status",
+            self._wrote(
+                await self.client.patch(
+                    kinds.NODE,
+                    name,
+                    {"status": {"conditions": conditions}},
+                    patch_type="strategic",
+                    subresource="status",
+                )
             )
             self.ctx.recorder("node-controller").event(
                 node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady"
             )
+            await self._mark_pods_not_ready(name)
         await self._set_unreachable_taints(node, present=True)
         return None
 
+    async def _mark_pods_not_ready(self, name: str) -> None:
+        """The node lifecycle controller flips the Ready condition of the pods of an unreachable node."""
+        recorder = self.ctx.recorder("node-controller")
+        for pod in self.pods.objects():
+            if (pod.get("spec") or {}).get("nodeName") != name:
+                continue
+            status = pod.get("status") or {}
+            ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+            if (
+                status.get("phase") in ("Succeeded", "Failed")
+                or not ready
+                or ready[0].get("status") == "False"
+            ):
+                continue
+            condition = {"type": "Ready", "status": "False", "lastTransitionTime": metadata.rfc3339()}
+            meta = pod.get("metadata") or {}
+            try:
+                await self.client.patch(
+                    kinds.POD,
+                    str(meta.get("name")),
+                    {"status": {"conditions": [condition]}},
+                    namespace=str(meta.get("namespace")),
+                    patch_type="strategic",
+                    subresource="status",
+                )
+            except errors.ApiError as exc:
+                if not exc.not_found:
+                    raise
+                continue
+            recorder.event(pod, "Warning", "NodeNotReady", "Node is not ready")
+
     async def _set_unreachable_taints(self, node: Obj, *, present: bool) -> None:
-        """Add or remove the ``node.kubernetes.io/unreachable`` taints (a PUT, so a concurrent edit conflicts)."""
+        """Add or remove the unreachable taints (with a PUT, so that a concurrent edit conflicts)."""
         cached = [
             t for t in (node.get("spec") or {}).get("taints") or [] if t.get("key") == UNREACHABLE_TAINT
         ]
@@ -406,4 +456,4 @@ class NodeController:
             spec["taints"] = taints
         else:
             spec.pop("taints", None)
-        await self.client.replace(kinds.NODE, fresh)
+        self._wrote(await self.client.replace(kinds.NODE, fresh))

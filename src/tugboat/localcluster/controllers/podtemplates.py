@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from tugboat.kube.errors import ApiError
 from tugboat.kube.informers import Informer
 
 Obj = dict[str, Any]
@@ -166,6 +167,15 @@ def add_owner_indexes(informer: Informer, *, by_namespace: bool = False) -> None
     informer.add_index(ORPHAN_INDEX, orphan_namespace)
     if by_namespace:
         informer.add_index(NAMESPACE_INDEX, lambda obj: [namespace(obj)])
+
+
+def namespace_terminating(exc: ApiError) -> bool:
+    """Whether a create failed because its namespace is going away (nothing to report or retry)."""
+    details = exc.status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return exc.code == 403 and any(
+        isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes or []
+    )
 
 
 # ------------------------------------------------------------------------------------------- pods

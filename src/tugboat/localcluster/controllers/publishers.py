@@ -16,6 +16,7 @@ import asyncio
 import copy
 import datetime
 import logging
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,9 +26,9 @@ from cryptography.x509.oid import NameOID
 from tugboat.kube import errors
 from tugboat.kube.client import Obj
 from tugboat.kube.informers import Informer
-from tugboat.kube.kinds import CONFIGMAP, NAMESPACE, SERVICEACCOUNT
+from tugboat.kube.kinds import CONFIGMAP, NAMESPACE, SERVICEACCOUNT, Kind
 from tugboat.kube.workqueue import WorkQueue, run_workers
-from tugboat.localcluster.controllers.base import Context
+from tugboat.localcluster.controllers.base import Context, StaleCacheRetries
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ DESCRIPTION = (
     "No other usage is guaranteed across distributions of Kubernetes clusters."
 )
 _PEM_MARKER = "-----BEGIN CERTIFICATE-----"
+_EXPECTATION_TTL = 10.0  # how long a created object may take to show up in the informer
 
 
 def self_signed_ca_pem() -> str:
@@ -83,6 +85,9 @@ class NamespacePublisher:
             ctx.client, SERVICEACCOUNT, fields=f"metadata.name={DEFAULT_SERVICE_ACCOUNT}"
         )
         self.ca_pem = ""
+        # (kind, namespace) created but not yet seen by the informer -> give up waiting at this time
+        self._created: dict[tuple[str, str], float] = {}
+        self._stale: StaleCacheRetries[str] = StaleCacheRetries()
         self.namespaces.add_handler(self._on_namespace)
         self.configmaps.add_handler(self._on_published)
         self.accounts.add_handler(self._on_published)
@@ -96,6 +101,7 @@ class NamespacePublisher:
         obj = new or old
         assert obj is not None
         namespace = obj["metadata"].get("namespace")
+        self._created.pop((str(obj.get("kind")), str(namespace)), None)
         if namespace and _active(self.namespaces.get(namespace)):
             self.queue.add(namespace)
 
@@ -133,25 +139,47 @@ class NamespacePublisher:
         try:
             await self._ensure_service_account(namespace)
             await self._ensure_root_ca(namespace)
+            self._stale.forget(namespace)
         except errors.ApiError as exc:
+            if exc.conflict:
+                return self._stale.retry_after(namespace)
             # 403: the namespace began terminating; 404: it is gone. Either way there is nothing to publish.
             if exc.code not in (403, 404):
                 raise
         return None
 
-    async def _ensure_service_account(self, namespace: str) -> None:
-        if self.accounts.get(DEFAULT_SERVICE_ACCOUNT, namespace) is not None:
-            return
-        body: Obj = {"metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": namespace}}
+    def _awaiting(self, kind: str, namespace: str) -> bool:
+        """Whether we created this object a moment ago and the informer has not delivered it yet."""
+        deadline = self._created.get((kind, namespace))
+        if deadline is None:
+            return False
+        if deadline < time.monotonic():
+            del self._created[(kind, namespace)]
+            return False
+        return True
+
+    async def _create(self, kind: Kind, body: Obj) -> None:
+        namespace = body["metadata"]["namespace"]
         try:
-            await self.client.create(SERVICEACCOUNT, body)
+            await self.client.create(kind, body)
         except errors.ApiError as exc:
             if not exc.already_exists:
                 raise
+        self._created[(kind.kind, namespace)] = time.monotonic() + _EXPECTATION_TTL
+
+    async def _ensure_service_account(self, namespace: str) -> None:
+        current = self.accounts.get(DEFAULT_SERVICE_ACCOUNT, namespace)
+        if current is not None or self._awaiting(SERVICEACCOUNT.kind, namespace):
+            return
+        await self._create(
+            SERVICEACCOUNT, {"metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": namespace}}
+        )
 
     async def _ensure_root_ca(self, namespace: str) -> None:
         data = {"ca.crt": self.ca_pem}
         current = self.configmaps.get(ROOT_CA_CONFIGMAP, namespace)
+        if current is None and self._awaiting(CONFIGMAP.kind, namespace):
+            return
         if current is None:
             body: Obj = {
                 "metadata": {
@@ -161,11 +189,7 @@ class NamespacePublisher:
                 },
                 "data": data,
             }
-            try:
-                await self.client.create(CONFIGMAP, body)
-            except errors.ApiError as exc:
-                if not exc.already_exists:
-                    raise
+            await self._create(CONFIGMAP, body)
             return
         annotations = current["metadata"].get("annotations") or {}
         if current.get("data") == data and annotations.get(DESCRIPTION_ANNOTATION):

@@ -462,6 +462,8 @@ class ReplicaSetController:
                     self.expectations.creation_observed(key)
                 first = failures[0]
                 if isinstance(first, errors.ApiError):
+                    if pt.namespace_terminating(first):
+                        return  # everything in it is about to be deleted anyway
                     raise _Failure("FailedCreate", first.message)
                 raise first
             batch *= 2
@@ -481,7 +483,8 @@ class ReplicaSetController:
         try:
             created = await self.client.create(kinds.POD, pod)
         except errors.ApiError as exc:
-            self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}")
+            if not pt.namespace_terminating(exc):
+                self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}")
             raise
         self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {pt.name(created)}")
 

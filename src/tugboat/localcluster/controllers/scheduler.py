@@ -43,19 +43,24 @@ _TERMINAL = ("Succeeded", "Failed")
 def pod_requests(pod: Obj) -> dict[str, Decimal]:
     """What a pod asks of a node: the sum of its containers' requests, or its largest init container's."""
     spec = pod.get("spec") or {}
-    total: Counter[str] = Counter()
+    zero = Decimal(0)
+    total: dict[str, Decimal] = {}
+
+    def add(values: dict[str, Decimal]) -> None:
+        for name, value in values.items():
+            total[name] = total.get(name, zero) + value
+
     for container in spec.get("containers") or []:
-        total.update(_container_requests(container))
+        add(_container_requests(container))
     for container in spec.get("initContainers") or []:
         if container.get("restartPolicy") == "Always":  # a sidecar runs alongside the app containers
-            total.update(_container_requests(container))
+            add(_container_requests(container))
     for container in spec.get("initContainers") or []:
         if container.get("restartPolicy") != "Always":
             for name, value in _container_requests(container).items():
-                total[name] = max(total[name], value)
-    for name, value in (spec.get("overhead") or {}).items():
-        total[name] += parse_quantity(value) or Decimal(0)
-    result = {name: Decimal(value) for name, value in total.items() if value}
+                total[name] = max(total.get(name, zero), value)
+    add({str(k): parse_quantity(v) or zero for k, v in (spec.get("overhead") or {}).items()})
+    result = {name: value for name, value in total.items() if value}
     result["pods"] = Decimal(1)
     return result
 
@@ -130,7 +135,7 @@ def matches_node_affinity(pod: Obj, node: Obj) -> bool:
 
 
 def node_taints(node: Obj) -> list[Obj]:
-    """The node's taints, plus the not-ready taint the node lifecycle controller would add if it is not Ready."""
+    """The node's taints, plus those the node lifecycle controller would add to a node that is not Ready."""
     taints = [t for t in (node.get("spec") or {}).get("taints") or [] if isinstance(t, dict)]
     ready = "Unknown"
     for condition in (node.get("status") or {}).get("conditions") or []:
@@ -311,15 +316,22 @@ class Scheduler:
                 return  # gone, or bound meanwhile (by someone else)
             raise
         self._unschedulable.pop(key, None)
-        condition = {"type": "PodScheduled", "status": "True", "lastProbeTime": None}
-        condition["lastTransitionTime"] = metadata.rfc3339()
-        await self._patch_condition(key, condition)
         self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {node}")
+        condition = {
+            "type": "PodScheduled",
+            "status": "True",
+            "lastTransitionTime": metadata.rfc3339(),
+            "reason": None,  # drop an earlier Unschedulable
+            "message": None,
+        }
+        await self._patch_condition(key, condition)
 
     async def _report_unschedulable(self, key: str, pod: Obj, message: str) -> None:
         if self._unschedulable.get(key) == message:
             return
         self._unschedulable[key] = message
+        if _reported(pod, "Unschedulable", message):
+            return  # reported before this scheduler (re)started
         await self._patch_condition(key, _scheduled_false(pod, "Unschedulable", message))
         self.recorder.event(pod, "Warning", "FailedScheduling", message)
 
@@ -328,7 +340,8 @@ class Scheduler:
         if self._unschedulable.get(key) == message:
             return
         self._unschedulable[key] = message
-        await self._patch_condition(key, _scheduled_false(pod, "SchedulingGated", message))
+        if not _reported(pod, "SchedulingGated", message):
+            await self._patch_condition(key, _scheduled_false(pod, "SchedulingGated", message))
 
     async def _patch_condition(self, key: str, condition: Obj) -> None:
         namespace, name = split_key(key)
@@ -346,6 +359,13 @@ class Scheduler:
                 raise
 
 
+def _reported(pod: Obj, reason: str, message: str) -> bool:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled":
+            return condition.get("reason") == reason and condition.get("message") == message
+    return False
+
+
 def _scheduled_false(pod: Obj, reason: str, message: str) -> Obj:
     since = metadata.rfc3339()
     for condition in (pod.get("status") or {}).get("conditions") or []:
@@ -354,7 +374,6 @@ def _scheduled_false(pod: Obj, reason: str, message: str) -> Obj:
     return {
         "type": "PodScheduled",
         "status": "False",
-        "lastProbeTime": None,
         "lastTransitionTime": since,
         "reason": reason,
         "message": message,

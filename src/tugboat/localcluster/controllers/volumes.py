@@ -24,7 +24,7 @@ from tugboat.kube.informers import object_key
 from tugboat.kube.kinds import PV, PVC, Kind
 from tugboat.kube.selectors import from_label_selector
 from tugboat.kube.workqueue import WorkQueue, run_workers
-from tugboat.localcluster.controllers.base import Context
+from tugboat.localcluster.controllers.base import Context, StaleCacheRetries
 from tugboat.localcluster.defaults import parse_quantity
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,7 @@ class PersistentVolumeController:
         self.volumes = ctx.informers.informer(PV)
         self.classes = ctx.informers.informer(STORAGECLASS)
         self.volumes.add_index("volumes:claim", _volume_claim_key)
+        self._stale: StaleCacheRetries[tuple[str, str]] = StaleCacheRetries()
         self._pending: set[str] = set()  # claims that found neither a volume nor a way to provision one
         self.claims.add_handler(self._on_claim)
         self.volumes.add_handler(self._on_volume)
@@ -241,10 +242,16 @@ class PersistentVolumeController:
 
     async def sync(self, item: tuple[str, str]) -> float | None:
         kind, key = item
-        if kind == _CLAIM:
-            await self._sync_claim(key)
-        else:
-            await self._sync_volume(key)
+        try:
+            if kind == _CLAIM:
+                await self._sync_claim(key)
+            else:
+                await self._sync_volume(key)
+        except errors.ApiError as exc:
+            if not exc.conflict:
+                raise
+            return self._stale.retry_after(item)
+        self._stale.forget(item)
         return None
 
     # -------------------------------------------------------------------------------------- claims

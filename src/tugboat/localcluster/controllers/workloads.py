@@ -20,7 +20,8 @@ from typing import Any
 from tugboat.kube.client import Obj
 from tugboat.kube.kinds import Kind
 
-CONTROLLER_INDEX = "controller-uid"
+CONTROLLER_INDEX = "workloads/controller-uid"
+ORPHAN_INDEX = "workloads/orphans-by-namespace"
 EXPECTATION_TIMEOUT = (
     60.0  # seconds after which an unobserved write is forgotten (kube-controller-manager: 5 min)
 )
@@ -65,6 +66,11 @@ def controller_uid(obj: Obj) -> list[str]:
     """Index function: the uid of an object's controller (if any)."""
     ref = controller_ref(obj)
     return [str(ref.get("uid"))] if ref else []
+
+
+def orphan_namespace(obj: Obj) -> list[str]:
+    """Index function: the namespace of an object that no controller owns (a candidate for adoption)."""
+    return [] if controller_ref(obj) is not None else [str(meta(obj).get("namespace") or "")]
 
 
 def owner_reference(owner: Obj, kind: Kind) -> dict[str, Any]:
