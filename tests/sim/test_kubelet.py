@@ -65,6 +65,12 @@ STAGED = [
         {"sim.tugboat.dev/exit-code": "3", "sim.tugboat.dev/run-for": "2s"},
         restartPolicy="Never",
     ),
+    _pod("job-retry", "busybox:1.36", {"sim.tugboat.dev/exit-code": "2"}, restartPolicy="OnFailure"),
+    _pod(
+        "with-sidecar",
+        "nginx:1.27",
+        initContainers=[{"name": "proxy", "image": "envoyproxy/envoy:v1.31", "restartPolicy": "Always"}],
+    ),
     _pod(
         "with-init",
         "nginx:1.27",
@@ -313,6 +319,23 @@ def test_job_pod_fails_with_exit_code(cluster: ClusterProcess, staged: dict[str,
     assert 1 <= ran.total_seconds() <= 3  # run-for: 2s (times have whole seconds)
     assert terminated["exitCode"] == 3 and terminated["reason"] == "Error"
     assert "exitCode=3" in cluster.kubectl("logs", "-n", NS, "job-fail").stdout
+
+
+def test_job_pod_on_failure_restarts(cluster: ClusterProcess, staged: dict[str, float]) -> None:
+    shown = wait_row(cluster, "job-retry", "CrashLoopBackOff")
+    assert shown["ready"] == "0/1" and not shown["restarts"].startswith("0")
+    pod = get_pod(cluster, "job-retry")
+    assert pod is not None and pod["status"]["phase"] == "Running"
+    assert container(pod)["lastState"]["terminated"]["exitCode"] == 2
+
+
+def test_sidecar_runs_alongside(cluster: ClusterProcess, staged: dict[str, float]) -> None:
+    wait_for(lambda: row(cluster, "with-sidecar")["ready"] == "2/2", what="sidecar pod 2/2")
+    pod = get_pod(cluster, "with-sidecar")
+    assert pod is not None
+    proxy = container(pod, "proxy", "initContainerStatuses")
+    assert proxy["started"] is True and "running" in proxy["state"]
+    assert proxy["state"]["running"]["startedAt"] <= container(pod)["state"]["running"]["startedAt"]
 
 
 def test_init_containers_run_in_order(cluster: ClusterProcess, staged: dict[str, float]) -> None:
