@@ -30,13 +30,18 @@ def _now() -> str:
 class EventRecorder:
     """Queues and writes core/v1 Events for one component."""
 
-    def __init__(self, client: Client, *, component: str, host: str = "", max_pending: int = 10_000) -> None:
+    def __init__(
+        self, client: Client, *, component: str, host: str = "", max_pending: int = 10_000, writers: int = 4
+    ) -> None:
         self.client = client
         self.component = component
         self.host = host
         self._queue: asyncio.Queue[tuple[Obj, str, str, str, str]] = asyncio.Queue(max_pending)
         self._seen: dict[tuple[str, str, str, str], tuple[str, str, int]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._writers = writers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = 0
+        self._in_flight: set[tuple[str, str, str, str]] = set()
 
     def event(self, obj: Obj, event_type: str, reason: str, message: str, *, field_path: str = "") -> None:
         """Record an event about ``obj`` (dropped, with a log line, if the backlog is full)."""
@@ -46,34 +51,55 @@ class EventRecorder:
             log.warning("event backlog full; dropped %s %s", reason, message)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"events-{self.component}")
+        """Start the writers: a few in parallel, so that a burst (a 1,000-pod rollout) drains quickly."""
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"events-{self.component}-{i}")
+                for i in range(self._writers)
+            ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
     async def flush(self) -> None:
         """Wait until every queued event was written (for tests)."""
-        while not self._queue.empty():
+        while not self._queue.empty() or self._busy:
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0)
 
     async def _run(self) -> None:
         while True:
             item = await self._queue.get()
+            key = self._key(*item)
+            if key in self._in_flight:
+                # Another writer is creating this very event: fold this one in after it.
+                await asyncio.sleep(0.01)
+                self._queue.put_nowait(item)
+                continue
+            self._busy += 1
+            self._in_flight.add(key)
             try:
                 await self._write(*item)
             except (errors.ApiError, errors.ConnectionFailed) as exc:
                 log.debug("could not write event %s: %s", item[2], exc)
+            finally:
+                self._in_flight.discard(key)
+                self._busy -= 1
+
+    @staticmethod
+    def _key(
+        obj: Obj, event_type: str, reason: str, message: str, field_path: str
+    ) -> tuple[str, str, str, str]:
+        return (str((obj.get("metadata") or {}).get("uid")), event_type, reason, message)
 
     async def _write(self, obj: Obj, event_type: str, reason: str, message: str, field_path: str) -> None:
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
-        key = (str(meta.get("uid")), event_type, reason, message)
+        key = self._key(obj, event_type, reason, message, field_path)
         now = _now()
         seen = self._seen.get(key)
         if seen is not None:

@@ -113,7 +113,7 @@ class APIServerApp:
         self.auth = authenticator
         self.bookmark_interval = bookmark_interval
         # Prometheus text exporters by name, served at /metrics/<name> (e.g. the simulated traffic).
-        self.metric_providers: dict[str, Callable[[], str]] = {}
+        self.metric_providers: dict[str, Callable[[], Awaitable[str | None]]] = {}
 
     def build(self) -> Starlette:
         # The resource routes first: they serve almost every request.
@@ -146,9 +146,10 @@ class APIServerApp:
 
     async def metrics(self, request: Request) -> Response:
         provider = self.metric_providers.get(request.path_params["name"])
-        if provider is None:
+        text = await provider() if provider is not None else None
+        if text is None:
             return await self.not_found(request)
-        return PlainTextResponse(provider(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def not_found(self, request: Request) -> Response:
         return error_response(

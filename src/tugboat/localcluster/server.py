@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime
 import fcntl
+import functools
 import ipaddress
 import logging
 import os
@@ -32,11 +34,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tugboat.kube.client import Client
 from tugboat.localcluster.auth import Authenticator
 from tugboat.localcluster.cluster import LocalCluster
 from tugboat.localcluster.controllers.base import SimulationOptions
-from tugboat.localcluster.controllers.manager import ControllerManager
+from tugboat.localcluster.controllers.process import ControllersProcess, ProcessConfig
 
 log = logging.getLogger(__name__)
 
@@ -255,23 +256,24 @@ def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-def _controller_manager(
+def _controllers_process(
     options: ServeOptions, url: str, port: int, token: str | None, pki: Pki | None
-) -> ControllerManager:
-    """The simulated controllers, as API clients of this very server (over loopback)."""
+) -> ControllersProcess:
+    """The simulated controllers: a child process, an API client of this very server (over loopback)."""
     assert options.simulation is not None
     scheme = "https" if pki else "http"
     wildcard = options.host in ("0.0.0.0", "::")
-    client = Client.for_url(
-        f"{scheme}://127.0.0.1:{port}" if wildcard else url,
-        field_manager="tugboat-local-controllers",
-        token=token,
-        ca_file=str(pki.cert_path.parent / "ca.crt") if pki else None,
+    return ControllersProcess(
+        ProcessConfig(
+            url=f"{scheme}://127.0.0.1:{port}" if wildcard else url,
+            token=token,
+            ca_file=str(pki.cert_path.parent / "ca.crt") if pki else None,
+            # Published in every namespace's kube-root-ca.crt.
+            ca_pem=pki.ca_pem.decode() if pki else None,
+            controllers=options.controllers,
+            simulation=dataclasses.asdict(options.simulation),
+        )
     )
-    manager = ControllerManager(client, options.simulation, enabled=options.controllers)
-    if pki is not None:
-        manager.context.shared["ca_pem"] = pki.ca_pem  # published in every namespace's kube-root-ca.crt
-    return manager
 
 
 async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] | None = None) -> None:
@@ -313,18 +315,22 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                 timeout_keep_alive=120,
             )
             server = _Server(config)
-            kubeconfig = write_kubeconfig(
-                state_dir, url, ca_pem=pki.ca_pem if pki else None, token=admin_token
-            )
             with _stop_on_signals(server):
                 serving = asyncio.create_task(server.serve(sockets=[sock]))
                 while not server.started and not serving.done():
                     await asyncio.sleep(0.01)
                 manager = None
                 if server.started and options.simulation is not None:
-                    manager = _controller_manager(options, url, port, admin_token, pki)
-                    cluster.http.metric_providers.update(manager.metric_providers())
+                    manager = _controllers_process(options, url, port, admin_token, pki)
                     await manager.start()
+                    cluster.http.metric_providers["simulated"] = functools.partial(
+                        manager.metrics, "simulated"
+                    )
+                # The kubeconfig appears when everything is up, simulation included, so that whoever waits
+                # for it (tests, `tugboat up`) finds a working cluster.
+                kubeconfig = write_kubeconfig(
+                    state_dir, url, ca_pem=pki.ca_pem if pki else None, token=admin_token
+                )
                 if server.started and on_ready is not None:
                     on_ready(url, kubeconfig)
                 try:
