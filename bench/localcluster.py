@@ -119,7 +119,8 @@ async def run(kubeconfig: Path, pid: int, args: argparse.Namespace) -> None:
     used = cpu_seconds(pid) - before
     span = time.perf_counter() - wall
     print(
-        f"idle: CPU of the server and its controllers {100 * used / span:.2f} % of one core over {span:.0f} s "
+        f"idle: CPU of the server and its controllers {100 * used / span:.2f} % of one core "
+        f"over {span:.0f} s "
         f"with {total + args.replicas} pods"
     )
 
