@@ -11,9 +11,10 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from workload_support import Api, live, wait_for
+from sim_support import controllers_cluster, wait_for
+from workload_support import Api, live
 
-from clusterproc import ClusterProcess, start_cluster
+from clusterproc import ClusterProcess
 from tugboat.localcluster.controllers.daemonset import scaled, should_run, target_node, with_node_affinity
 
 
@@ -52,9 +53,7 @@ def test_node_pinning_and_budgets() -> None:
 
 @pytest.fixture(scope="module")
 def ds_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(tmp_path_factory.mktemp("ds"), "--controllers", "daemonset", simulate=True)
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "ds", "daemonset")
 
 
 _namespaces = itertools.count()

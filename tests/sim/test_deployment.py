@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
+from sim_support import controllers_cluster
 
-from clusterproc import ClusterProcess, start_cluster
+from clusterproc import ClusterProcess
 from tugboat.localcluster.controllers import deployment as dc
 from tugboat.localcluster.controllers import podtemplates as pt
 
@@ -199,11 +200,7 @@ class FakeKubelet(threading.Thread):
 
 @pytest.fixture(scope="module")
 def dep_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(
-        tmp_path_factory.mktemp("deployment"), "--controllers", "replicaset,deployment", simulate=True
-    )
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "deployment", "replicaset,deployment")
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sim_support import controllers_cluster, eventually, new_namespace
 
-from clusterproc import ClusterProcess, have_kubectl, start_cluster
+from clusterproc import ClusterProcess, have_kubectl
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
 from tugboat.localcluster.controllers.endpoints import (
@@ -30,11 +31,7 @@ _counter = iter(range(1, 10_000))
 
 @pytest.fixture(scope="module")
 def net_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(
-        tmp_path_factory.mktemp("endpoints"), "--controllers", "endpoints,services", simulate=True
-    )
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "endpoints", "endpoints,services")
 
 
 @pytest.fixture
@@ -45,26 +42,7 @@ async def client(net_cluster: ClusterProcess) -> Any:
 
 @pytest.fixture
 async def ns(client: Client) -> str:
-    name = f"ep{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy without failing (an assertion, a missing key...)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = await check()
-        except (AssertionError, KeyError, IndexError, ValueError):
-            if time.monotonic() > deadline:
-                raise
-        else:
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s (last result {result!r})")
-        await asyncio.sleep(0.05)
+    return await new_namespace(client, f"ep{next(_counter)}")
 
 
 def _ready_condition(ready: bool) -> Obj:

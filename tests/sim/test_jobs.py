@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from workload_support import Api, condition, live, names, stamp, wait_for
+from sim_support import controllers_cluster, stamp, wait_for
+from workload_support import Api, condition, live, names
 
-from clusterproc import ClusterProcess, start_cluster
+from clusterproc import ClusterProcess
 from tugboat.localcluster.controllers import cron
 from tugboat.localcluster.controllers.cronjob import (
     SCHEDULED_TIMESTAMP,
@@ -190,9 +191,7 @@ def test_indexed_pod_template() -> None:
 
 @pytest.fixture(scope="module")
 def jobs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(tmp_path_factory.mktemp("jobs"), "--controllers", "job,cronjob", simulate=True)
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "jobs", "job,cronjob")
 
 
 _namespaces = itertools.count()

@@ -9,32 +9,26 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+import sim_support
 import yaml
 
 from clusterproc import ClusterProcess, have_kubectl, start_cluster
 
 pytestmark = pytest.mark.skipif(not have_kubectl(), reason="kubectl is not on the PATH")
 
-T = TypeVar("T")
 Obj = dict[str, Any]
 NS = "staged"
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float = 30.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or check.__name__} (last: {last!r})")
+# The checks here mostly run kubectl: poll them every 0.1 s.
+wait_for = partial(sim_support.wait_for, interval=0.1)
 
 
 def _pod(name: str, image: str, annotations: dict[str, str] | None = None, **spec: Any) -> Obj:
@@ -95,11 +89,7 @@ STAGED = [
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(
-        tmp_path_factory.mktemp("kubelet"), "--controllers", "nodes,scheduler,kubelet", simulate=True
-    )
-    yield proc
-    proc.stop()
+    yield from sim_support.controllers_cluster(tmp_path_factory, "kubelet", "nodes,scheduler,kubelet")
 
 
 @pytest.fixture(scope="module")

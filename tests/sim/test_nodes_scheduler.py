@@ -7,16 +7,17 @@ their own and undo them. The pure parts (CIDRs, the FitError text, Go durations)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 import pytest
+import sim_support
 
-from clusterproc import ClusterProcess, have_kubectl, start_cluster
+from clusterproc import ClusterProcess, have_kubectl
 from tugboat.localcluster.controllers import kubelet, nodes, scheduler
 
-T = TypeVar("T")
 Obj = dict[str, Any]
 NODES = ["tugboat-node-1", "tugboat-node-2", "tugboat-node-3"]
 AFFINITY_MESSAGE = (
@@ -27,24 +28,13 @@ AFFINITY_MESSAGE = (
 needs_kubectl = pytest.mark.skipif(not have_kubectl(), reason="kubectl is not on the PATH")
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float = 30.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or check.__name__} (last: {last!r})")
+# The checks here mostly run kubectl: poll them every 0.1 s.
+wait_for = partial(sim_support.wait_for, interval=0.1)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(
-        tmp_path_factory.mktemp("nodes"), "--controllers", "nodes,scheduler,kubelet", simulate=True
-    )
-    yield proc
-    proc.stop()
+    yield from sim_support.controllers_cluster(tmp_path_factory, "nodes", "nodes,scheduler,kubelet")
 
 
 _namespaces = iter(range(1000))

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import pytest
+from sim_support import controllers_cluster
 
-from clusterproc import ClusterProcess, start_cluster
+from clusterproc import ClusterProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
 
@@ -36,9 +37,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def traffic_only_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
     """The traffic simulator alone: the test plays kubelet and ReplicaSet controller by hand."""
-    proc = start_cluster(tmp_path_factory.mktemp("prom-cluster"), "--controllers", "traffic", simulate=True)
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "prom-cluster", "traffic")
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography import x509
+from sim_support import controllers_cluster, eventually
 
 from clusterproc import ClusterProcess, start_cluster
 from tugboat.kube import kinds
@@ -21,32 +21,13 @@ _counter = iter(range(1, 10_000))
 
 @pytest.fixture(scope="module")
 def pub_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(tmp_path_factory.mktemp("publishers"), "--controllers", "publishers", simulate=True)
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "publishers", "publishers")
 
 
 @pytest.fixture
 async def client(pub_cluster: ClusterProcess) -> Any:
     async with Client.from_kubeconfig(pub_cluster.kubeconfig, field_manager="test") as c:
         yield c
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy without failing (an assertion, a missing key...)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = await check()
-        except (AssertionError, KeyError, IndexError, ValueError):
-            if time.monotonic() > deadline:
-                raise
-        else:
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s (last result {result!r})")
-        await asyncio.sleep(0.05)
 
 
 async def published(client: Client, ns: str) -> tuple[Obj, Obj]:

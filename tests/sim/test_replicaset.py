@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sim_support import controllers_cluster, eventually, new_namespace, stamp
 
-from clusterproc import ClusterProcess, have_kubectl, start_cluster
+from clusterproc import ClusterProcess, have_kubectl
 from tugboat.kube import errors, kinds
 from tugboat.kube.client import Client
 from tugboat.localcluster.controllers import podtemplates as pt
@@ -27,11 +28,7 @@ _counter = iter(range(1, 10_000))
 
 @pytest.fixture(scope="module")
 def rs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(
-        tmp_path_factory.mktemp("replicaset"), "--controllers", "replicaset,deployment", simulate=True
-    )
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "replicaset", "replicaset,deployment")
 
 
 @pytest.fixture
@@ -42,30 +39,7 @@ async def client(rs_cluster: ClusterProcess) -> Any:
 
 @pytest.fixture
 async def ns(client: Client) -> str:
-    name = f"rs{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy without failing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = await check()
-        except (AssertionError, KeyError, IndexError, ValueError):
-            if time.monotonic() > deadline:
-                raise
-        else:
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s (last result {result!r})")
-        await asyncio.sleep(0.05)
-
-
-def _stamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return await new_namespace(client, f"rs{next(_counter)}")
 
 
 def replica_set(name: str, replicas: int, *, min_ready: int = 0, labels: Obj | None = None) -> Obj:
@@ -104,7 +78,7 @@ async def bind(client: Client, ns: str, pod: str, node: str = "node-1") -> None:
 
 async def run_pod(client: Client, ns: str, pod: str, *, ready: bool, since: datetime | None = None) -> None:
     """What the kubelet would write: Running, and Ready (since ``since``) or not."""
-    condition = {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": _stamp(since)}
+    condition = {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": stamp(since)}
     status = {"phase": "Running", "conditions": [condition], "podIP": "10.0.0.9"}
     await client.patch_status(kinds.POD, pod, status, namespace=ns)
 
@@ -157,7 +131,7 @@ def test_scaled_values_round_like_intstr() -> None:
 def _pod(name: str, *, node: str = "", phase: str = "Pending", ready: bool = False, created: int = 0) -> Obj:
     status: Obj = {"phase": phase}
     if ready:
-        status["conditions"] = [{"type": "Ready", "status": "True", "lastTransitionTime": _stamp()}]
+        status["conditions"] = [{"type": "Ready", "status": "True", "lastTransitionTime": stamp()}]
     return {
         "metadata": {"name": name, "creationTimestamp": f"2024-01-01T00:00:{created:02d}Z"},
         "spec": {"nodeName": node} if node else {},
@@ -186,7 +160,7 @@ def test_availability_waits_for_min_ready_seconds() -> None:
     rs = {"metadata": {"generation": 3}, "spec": {"minReadySeconds": 10, "template": {}}}
     fresh = _pod("a", node="n", phase="Running", ready=True)
     old = _pod("b", node="n", phase="Running", ready=True)
-    old["status"]["conditions"][0]["lastTransitionTime"] = _stamp(now - timedelta(seconds=30))
+    old["status"]["conditions"][0]["lastTransitionTime"] = stamp(now - timedelta(seconds=30))
     status, wait = calculate_status(rs, [fresh, old], None, now)
     assert status == {
         "replicas": 2,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sim_support import controllers_cluster, eventually, new_namespace
 
-from clusterproc import ClusterProcess, start_cluster
+from clusterproc import ClusterProcess
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
 from tugboat.localcluster.controllers.services import INGRESS_ADDRESS, POOL, AddressPool
@@ -22,11 +22,7 @@ _counter = iter(range(1, 10_000))
 
 @pytest.fixture(scope="module")
 def svc_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(
-        tmp_path_factory.mktemp("services-volumes"), "--controllers", "services,volumes", simulate=True
-    )
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "services-volumes", "services,volumes")
 
 
 @pytest.fixture
@@ -37,26 +33,7 @@ async def client(svc_cluster: ClusterProcess) -> Any:
 
 @pytest.fixture
 async def ns(client: Client) -> str:
-    name = f"sv{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy without failing (an assertion, a missing key...)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = await check()
-        except (AssertionError, KeyError, IndexError, ValueError):
-            if time.monotonic() > deadline:
-                raise
-        else:
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s (last result {result!r})")
-        await asyncio.sleep(0.05)
+    return await new_namespace(client, f"sv{next(_counter)}")
 
 
 def lb_ingress(obj: Obj | None) -> list[Obj]:

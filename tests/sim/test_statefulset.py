@@ -11,9 +11,10 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from workload_support import Api, live, names, wait_for
+from sim_support import controllers_cluster, wait_for
+from workload_support import Api, live, names
 
-from clusterproc import ClusterProcess, start_cluster
+from clusterproc import ClusterProcess
 from tugboat.localcluster.controllers.revisions import fnv1_32, hash_data, safe_encode, template_patch
 
 
@@ -31,9 +32,7 @@ def test_revision_hashing() -> None:
 
 @pytest.fixture(scope="module")
 def sts_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    proc = start_cluster(tmp_path_factory.mktemp("sts"), "--controllers", "statefulset", simulate=True)
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "sts", "statefulset")
 
 
 _namespaces = itertools.count()

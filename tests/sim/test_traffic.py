@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sim_support import controllers_cluster
 
-from clusterproc import ClusterProcess, start_cluster
+from clusterproc import ClusterProcess
 from tugboat.localcluster.controllers.trafficmodel import (
     BUCKETS,
     PodInfo,
@@ -286,9 +287,7 @@ def test_counters_are_monotonic(ops: list[Op]) -> None:
 @pytest.fixture(scope="module")
 def traffic_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
     """A cluster running only the traffic simulator: the test plays the kubelet (pod status by hand)."""
-    proc = start_cluster(tmp_path_factory.mktemp("traffic"), "--controllers", "traffic", simulate=True)
-    yield proc
-    proc.stop()
+    yield from controllers_cluster(tmp_path_factory, "traffic", "traffic")
 
 
 def make_ready_pod(

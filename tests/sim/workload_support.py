@@ -1,22 +1,18 @@
 """Helpers for the workload-controller tests (StatefulSet, DaemonSet, Job, CronJob).
 
 Some tests run a cluster with only the controller under test (no nodes, scheduler or kubelet) and play the
-kubelet themselves, writing pod status through ``/status``; these helpers do that, and poll with a short
-interval and a generous deadline.
+kubelet themselves, writing pod status through ``/status``; these helpers do that. Polling is
+:func:`sim_support.wait_for`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
+from sim_support import stamp
 
 from clusterproc import ClusterProcess
-
-T = TypeVar("T")
 
 Obj = dict[str, Any]
 
@@ -31,24 +27,6 @@ PATHS = {
     "daemonsets": "/apis/apps/v1/namespaces/{ns}/daemonsets",
     "controllerrevisions": "/apis/apps/v1/namespaces/{ns}/controllerrevisions",
 }
-
-
-def stamp(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def wait_for(
-    check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
-) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what or check.__name__} (last: {last!r})")
 
 
 class Api:

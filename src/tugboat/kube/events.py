@@ -8,7 +8,6 @@ and ``lastTimestamp`` grow, as kubelet and kube-controller-manager do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Any
 
 from tugboat.kube import errors, kinds
 from tugboat.kube.client import Client, Obj
+from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,7 @@ class EventRecorder:
             ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def flush(self) -> None:

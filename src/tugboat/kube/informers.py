@@ -10,7 +10,6 @@ deletion. Cached objects are shared between handlers and must never be mutated; 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from tugboat.kube import errors
 from tugboat.kube.client import Client, Obj
 from tugboat.kube.kinds import Kind
+from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,7 @@ class Informer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
 
     async def run(self) -> None:

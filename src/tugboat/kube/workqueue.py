@@ -9,11 +9,12 @@ exponentially growing delay instead of spinning.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,20 @@ async def run_workers(
     try:
         await asyncio.gather(*tasks)
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
+
+
+async def run_workers_and_shutdown(
+    queue: WorkQueue[K],
+    handler: Callable[[K], Awaitable[float | None]],
+    *,
+    workers: int = 1,
+    name: str = "worker",
+) -> None:
+    """:func:`run_workers`, then shut ``queue`` down however they end (when cancelled, above all): it takes
+    no more keys and its pending delayed keys are dropped.
+    """
+    try:
+        await run_workers(queue, handler, workers=workers, name=name)
+    finally:
+        queue.shutdown()

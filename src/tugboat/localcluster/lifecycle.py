@@ -28,6 +28,7 @@ from tugboat.localcluster import errors, metadata
 from tugboat.localcluster.objects import CRD_CLEANUP_FINALIZER, ObjectAPI, WriteOptions
 from tugboat.localcluster.resources import ResourceType
 from tugboat.localcluster.storage import Event
+from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,7 @@ class LifecycleController:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     # -------------------------------------------------------------------------------------- indexes

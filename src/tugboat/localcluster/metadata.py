@@ -46,6 +46,16 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def epoch_seconds(text: Any) -> float | None:
+    """The POSIX time of a Kubernetes time string (None when it is empty or not a time)."""
+    if not text:
+        return None
+    try:
+        return parse_time(str(text)).timestamp()
+    except ValueError:
+        return None
+
+
 def random_suffix(length: int = 5) -> str:
     return "".join(secrets.choice(_NAME_ALPHABET) for _ in range(length))
 
@@ -69,6 +79,14 @@ def namespace_of(obj: dict[str, Any]) -> str:
 
 def uid_of(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+def revision_of(obj: dict[str, Any]) -> int:
+    """The object's ``resourceVersion`` as a number (0 when it has none, or not a number)."""
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def finalizers(obj: dict[str, Any]) -> list[str]:

@@ -32,6 +32,8 @@ from typing import Any
 
 import orjson
 
+from tugboat.util.tasks import cancel_and_wait
+
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
 DELETED = "DELETED"
@@ -233,9 +235,7 @@ class Store:
             return
         self._closed = True
         if self._compact_task is not None:
-            self._compact_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._compact_task
+            await cancel_and_wait([self._compact_task])
         while self._queue or self._flushing:
             await asyncio.sleep(0.005)
         for sub in list(self._subscribers):

@@ -24,7 +24,7 @@ from typing import Any
 from tugboat.kube import errors, kinds
 from tugboat.kube.client import Obj
 from tugboat.kube.informers import object_key, split_key
-from tugboat.kube.workqueue import WorkQueue, run_workers
+from tugboat.kube.workqueue import WorkQueue, run_workers_and_shutdown
 from tugboat.localcluster.controllers import cron
 from tugboat.localcluster.controllers.base import Context
 from tugboat.localcluster.controllers.workloads import (
@@ -35,6 +35,7 @@ from tugboat.localcluster.controllers.workloads import (
     creation_time,
     meta,
     now,
+    owned_by,
     owner_key,
     owner_reference,
     parse_time,
@@ -182,10 +183,7 @@ class CronJobController:
             self.queue.add(key)
 
     async def run(self) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers=2, name="cronjob")
-        finally:
-            self.queue.shutdown()
+        await run_workers_and_shutdown(self.queue, self.sync, workers=2, name="cronjob")
 
     # --------------------------------------------------------------------------------------------- sync
 
@@ -194,11 +192,7 @@ class CronJobController:
         cached = self.cronjobs.get(name, namespace)
         if cached is None:
             return None
-        jobs = [
-            j
-            for j in self.jobs.by_index(CONTROLLER_INDEX, str(meta(cached).get("uid")))
-            if meta(j).get("namespace") == namespace
-        ]
+        jobs = owned_by(self.jobs, cached)
         active_uids = {ref.get("uid") for ref in (cached.get("status") or {}).get("active") or []}
         if any(meta(j).get("uid") not in active_uids and finished_condition(j) is None for j in jobs):
             # A running Job missing from status.active: most likely our cache lags our own status write.

@@ -31,7 +31,7 @@ from typing import Any
 from tugboat.kube import errors, kinds
 from tugboat.kube.client import Obj
 from tugboat.kube.informers import object_key, split_key
-from tugboat.kube.workqueue import WorkQueue, run_workers
+from tugboat.kube.workqueue import WorkQueue, run_workers_and_shutdown
 from tugboat.localcluster.controllers import revisions as history
 from tugboat.localcluster.controllers.base import Context
 from tugboat.localcluster.controllers.workloads import (
@@ -47,9 +47,11 @@ from tugboat.localcluster.controllers.workloads import (
     next_availability,
     node_matches_pod_spec,
     now,
-    owner_key,
+    owned_by,
     owner_reference,
+    patch_status,
     phase,
+    queue_pod_owner,
     tolerates,
 )
 
@@ -332,12 +334,7 @@ class DaemonSetController:
         self.queue.add(object_key(obj))
 
     def _on_pod(self, old: Obj | None, new: Obj | None) -> None:
-        pod = new if new is not None else old
-        assert pod is not None
-        key = owner_key(pod, kinds.DAEMONSET)
-        if key is not None:
-            self.pending.observe(key, old, new)
-            self.queue.add(key)
+        queue_pod_owner(self.queue, self.pending, kinds.DAEMONSET, old, new)
 
     def _on_node(self, old: Obj | None, new: Obj | None) -> None:
         if old is not None and new is not None:
@@ -349,10 +346,7 @@ class DaemonSetController:
             self.queue.add(object_key(ds))
 
     async def run(self) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers=2, name="daemonset")
-        finally:
-            self.queue.shutdown()
+        await run_workers_and_shutdown(self.queue, self.sync, workers=2, name="daemonset")
 
     # --------------------------------------------------------------------------------------------- sync
 
@@ -363,29 +357,20 @@ class DaemonSetController:
             self.pending.forget(key)
             return None
         ds = copy.deepcopy(cached)
-        owned = [
-            r
-            for r in self.revisions.by_index(CONTROLLER_INDEX, str(meta(ds).get("uid")))
-            if meta(r).get("namespace") == namespace
-        ]
-        collisions = int((ds.get("status") or {}).get("collisionCount") or 0)
-        try:
-            current = await history.ensure_revision(
-                self.client,
-                ds,
-                kinds.DAEMONSET,
-                owned,
-                ds["spec"]["template"],
-                collision_count=collisions,
-                hash_label=history.REVISION_HASH_LABEL,
-                annotations={
-                    k: v
-                    for k, v in (meta(ds).get("annotations") or {}).items()
-                    if k != "kubectl.kubernetes.io/last-applied-configuration"
-                },
-            )
-        except history.CollisionError:
-            await self._patch_status(ds, {"collisionCount": collisions + 1})
+        owned = owned_by(self.revisions, ds)
+        current = await history.revision_or_collision(
+            self.client,
+            ds,
+            kinds.DAEMONSET,
+            owned,
+            hash_label=history.REVISION_HASH_LABEL,
+            annotations={
+                k: v
+                for k, v in (meta(ds).get("annotations") or {}).items()
+                if k != "kubectl.kubernetes.io/last-applied-configuration"
+            },
+        )
+        if current is None:
             return 0.0
         hash_value = str((meta(current).get("labels") or {}).get(history.REVISION_HASH_LABEL))
         plan = self._plan(key, ds, hash_value)
@@ -415,12 +400,7 @@ class DaemonSetController:
         for node_obj in self.nodes.objects():
             run, keep = should_run(ds, node_obj)
             nodes[str(meta(node_obj).get("name"))] = _NodeState(node=node_obj, run=run, keep=keep)
-        pods = [
-            p
-            for p in self.pods.by_index(CONTROLLER_INDEX, str(meta(ds).get("uid")))
-            if meta(p).get("namespace") == meta(ds).get("namespace")
-        ]
-        for pod in self.pending.overlay(key, pods):
+        for pod in self.pending.overlay(key, owned_by(self.pods, ds)):
             node = target_node(pod)
             if is_terminal(pod) and is_terminating(pod):
                 continue
@@ -574,16 +554,7 @@ class DaemonSetController:
         old = ds.get("status") or {}
         if all(old.get(k) == v for k, v in status.items()):
             return
-        await self._patch_status(ds, status)
-
-    async def _patch_status(self, ds: Obj, status: dict[str, Any]) -> None:
-        try:
-            await self.client.patch_status(
-                kinds.DAEMONSET, str(meta(ds).get("name")), status, namespace=meta(ds).get("namespace")
-            )
-        except errors.ApiError as exc:
-            if not exc.not_found:
-                raise
+        await patch_status(self.client, kinds.DAEMONSET, ds, status)
 
     async def _truncate_history(self, ds: Obj, owned: list[Obj], current: Obj, plan: _Plan) -> None:
         hashes = {

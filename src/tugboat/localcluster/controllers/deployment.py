@@ -27,19 +27,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tugboat.kube import errors, kinds
-from tugboat.kube.events import EventRecorder
 from tugboat.kube.informers import object_key
-from tugboat.kube.selectors import LabelSelector, from_label_selector
-from tugboat.kube.workqueue import WorkQueue, run_workers
+from tugboat.kube.selectors import LabelSelector
 from tugboat.localcluster.controllers import podtemplates as pt
 from tugboat.localcluster.controllers.base import Context
+from tugboat.localcluster.controllers.owning import OwningController
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
 COMPONENT = "deployment-controller"
-CONFLICT_RETRY = 0.2
 MAX_REVISION_HISTORY_CHARS = 2000
 NO_DEADLINE = 2**31 - 1
 
@@ -271,17 +269,14 @@ def _quote(text: str) -> str:
 # ------------------------------------------------------------------------------------------ controller
 
 
-class DeploymentController:
+class DeploymentController(OwningController):
     """Reconciles every Deployment of the cluster."""
 
     name = "deployment"
-    workers = 4
+    component = COMPONENT
 
     def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.client = ctx.client
-        self.queue: WorkQueue[str] = WorkQueue()
-        self._recorder: EventRecorder | None = None
+        super().__init__(ctx)
         self.deployments = ctx.informers.informer(kinds.DEPLOYMENT)
         self.replicasets = ctx.informers.informer(kinds.REPLICASET)
         self.pods = ctx.informers.informer(kinds.POD)
@@ -291,19 +286,6 @@ class DeploymentController:
         self.replicasets.add_handler(self._on_replicaset)
         self.pods.add_handler(self._on_pod)
 
-    @property
-    def recorder(self) -> EventRecorder:
-        if self._recorder is None:
-            self._recorder = self.ctx.recorder(COMPONENT)
-        return self._recorder
-
-    async def run(self) -> None:
-        _ = self.recorder
-        try:
-            await run_workers(self.queue, self._handle, workers=self.workers, name=self.name)
-        finally:
-            self.queue.shutdown()
-
     # ---------------------------------------------------------------------------------- event handlers
 
     def _on_deployment(self, old: Obj | None, new: Obj | None) -> None:
@@ -311,22 +293,10 @@ class DeploymentController:
             self.queue.add(object_key(new))
 
     def _owner_key(self, obj: Obj) -> str | None:
-        ref = pt.controller_ref(obj)
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.get(str(ref.get("name")), pt.namespace(obj))
-        if d is None or pt.uid(d) != ref.get("uid"):
-            return None
-        return object_key(d)
+        return pt.cached_owner_key(self.deployments, obj, "Deployment")
 
-    def _matching_keys(self, rs: Obj) -> list[str]:
-        """Deployments whose selector matches an orphan ReplicaSet (candidates to adopt it)."""
-        keys = []
-        for d in self.deployments.objects(pt.namespace(rs)):
-            selector = _selector(d)
-            if selector is not None and not selector.empty and selector.matches(pt.labels_of(rs)):
-                keys.append(object_key(d))
-        return keys
+    def _matching_keys(self, obj: Obj) -> list[str]:
+        return pt.selecting_keys(self.deployments.objects(pt.namespace(obj)), obj)
 
     def _on_replicaset(self, old: Obj | None, new: Obj | None) -> None:
         current = new if new is not None else old
@@ -336,23 +306,11 @@ class DeploymentController:
             if key is not None:
                 self.queue.add(key)
             elif new is not None and pt.controller_ref(new) is None:
-                for candidate in self._matching_keys(new):
-                    self.queue.add(candidate)
+                self._queue_adopters(new)
             return
         if pt.meta(old).get("resourceVersion") == pt.meta(new).get("resourceVersion"):
             return
-        old_ref, new_ref = pt.controller_ref(old), pt.controller_ref(new)
-        ref_changed = (old_ref or {}).get("uid") != (new_ref or {}).get("uid")
-        if ref_changed:
-            old_key = self._owner_key(old)
-            if old_key is not None:
-                self.queue.add(old_key)
-        key = self._owner_key(new)
-        if key is not None:
-            self.queue.add(key)
-        elif new_ref is None and (ref_changed or pt.labels_of(old) != pt.labels_of(new)):
-            for candidate in self._matching_keys(new):
-                self.queue.add(candidate)
+        self._owned_changed(old, new, labels_changed=pt.labels_of(old) != pt.labels_of(new))
 
     def _on_pod(self, old: Obj | None, new: Obj | None) -> None:
         """Recreate waits for the old pods to be gone: look again when one goes."""
@@ -371,26 +329,11 @@ class DeploymentController:
 
     # ------------------------------------------------------------------------------------------- sync
 
-    async def _handle(self, key: str) -> float | None:
-        try:
-            return await self.sync(key)
-        except errors.ApiError as exc:
-            if exc.conflict or exc.not_found:
-                return CONFLICT_RETRY
-            raise
-
     async def sync(self, key: str) -> float | None:
         cached = self.deployments.cache.get(key)
         if cached is None:
             return None
         return await _Rollout(self, copy.deepcopy(cached)).run()
-
-
-def _selector(obj: Obj) -> LabelSelector | None:
-    try:
-        return from_label_selector(pt.spec(obj).get("selector"))
-    except errors.SelectorError:
-        return None
 
 
 class _Rollout:
@@ -417,7 +360,7 @@ class _Rollout:
 
     async def run(self) -> float | None:
         d = self.d
-        selector = _selector(d)
+        selector = pt.selector_of(d)
         if selector is None:
             return None
         if selector.empty:

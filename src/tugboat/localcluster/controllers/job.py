@@ -48,10 +48,11 @@ from tugboat.localcluster.controllers.workloads import (
     meta,
     now,
     orphan_namespace,
-    owner_key,
+    owned_by,
     owner_reference,
     parse_time,
     phase,
+    queue_pod_owner,
     rfc3339,
 )
 
@@ -299,10 +300,7 @@ class JobController:
         uid = str(meta(pod).get("uid"))
         if new is None or TRACKING_FINALIZER not in (meta(new).get("finalizers") or []):
             self.finalizers_removed.discard(uid)
-        key = owner_key(pod, kinds.JOB)
-        if key is not None:
-            self.pending.observe(key, old, new)
-            self.queue.add(key)
+        queue_pod_owner(self.queue, self.pending, kinds.JOB, old, new)
         if new is not None and TRACKING_FINALIZER in (meta(new).get("finalizers") or []):
             job = self._job_for(new)
             if job is None or is_finished(job):
@@ -382,11 +380,7 @@ class JobController:
             raise
 
     def _pods_of(self, key: str, job: Obj) -> list[Obj]:
-        uid = str(meta(job).get("uid"))
-        pods = self.pods.by_index(CONTROLLER_INDEX, uid)
-        return self.pending.overlay(
-            key, [p for p in pods if meta(p).get("namespace") == meta(job).get("namespace")]
-        )
+        return self.pending.overlay(key, owned_by(self.pods, job))
 
     async def _sync_active(self, key: str, job: Obj) -> float | None:
         at = now()

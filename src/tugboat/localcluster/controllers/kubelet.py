@@ -35,6 +35,7 @@ from tugboat.localcluster import metadata
 from tugboat.localcluster.controllers.base import Context, SimulationOptions
 from tugboat.localcluster.controllers.behaviour import Behaviour, behaviour_of
 from tugboat.localcluster.controllers.nodes import heartbeat_stopped, node_index, pod_cidr
+from tugboat.localcluster.controllers.podstatus import patch_pod_status
 
 log = logging.getLogger(__name__)
 
@@ -112,22 +113,6 @@ def pod_ref(pod_name: str, namespace: str, uid: str) -> str:
 def _wall(at: float, loop_now: float) -> str:
     """The RFC 3339 time of loop time ``at``."""
     return metadata.rfc3339(datetime.fromtimestamp(time.time() - (loop_now - at), UTC))
-
-
-def _epoch(text: Any) -> float | None:
-    if not text:
-        return None
-    try:
-        return metadata.parse_time(str(text)).timestamp()
-    except ValueError:
-        return None
-
-
-def _rv(obj: Obj) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -218,6 +203,10 @@ class Container:
 
     def succeeded(self) -> bool:
         return self.state == "terminated" and self.run is not None and self.run.exit_code == 0
+
+
+# An event to emit about a pod: (the container it concerns, or None for the pod; type; reason; message).
+PodEvent = tuple[Container | None, str, str, str]
 
 
 @dataclass
@@ -377,7 +366,7 @@ class Kubelet:
             return None
         if sim.terminal:
             return None
-        events: list[tuple[Container | None, str, str, str]] = []
+        events: list[PodEvent] = []
         try:
             self._advance(sim, pod, loop_now, events)
             await self._write(sim, pod, loop_now)
@@ -467,7 +456,7 @@ class Kubelet:
         """Rebuild the state of a pod this kubelet ran before it restarted, from the pod's status."""
         status = pod.get("status") or {}
         sim.written = _view(status)
-        sim.written_rv = _rv(pod)
+        sim.written_rv = metadata.revision_of(pod)
         if status.get("phase") in _TERMINAL:
             sim.terminal = True
             for c in sim.containers:
@@ -505,7 +494,7 @@ class Kubelet:
         if "running" in state:
             c.begun, c.state = True, "running"
             c.run = Run(container_id, str(state["running"].get("startedAt") or metadata.rfc3339()))
-            elapsed = wall_now - (_epoch(c.run.started_at) or wall_now)
+            elapsed = wall_now - (metadata.epoch_seconds(c.run.started_at) or wall_now)
             if c.exits:
                 c.timers["exit"] = loop_now + max(0.0, c.run_time() - elapsed)
             if not c.ready and c.kind != "init":
@@ -543,9 +532,7 @@ class Kubelet:
 
     # --------------------------------------------------------------------------------- state machine
 
-    def _advance(
-        self, sim: PodSim, pod: Obj, loop_now: float, events: list[tuple[Container | None, str, str, str]]
-    ) -> None:
+    def _advance(self, sim: PodSim, pod: Obj, loop_now: float, events: list[PodEvent]) -> None:
         """Start what can start, then apply every transition that is due, in time order."""
         self._progress(sim, pod, loop_now, events)
         for _ in range(1000):
@@ -569,7 +556,7 @@ class Kubelet:
         action: str,
         at: float,
         loop_now: float,
-        events: list[tuple[Container | None, str, str, str]],
+        events: list[PodEvent],
     ) -> None:
         if action == "pulled":
             self._pulled(sim, c, at, loop_now, events)
@@ -596,9 +583,7 @@ class Kubelet:
         elif action == "restart":
             self._restart(sim, c, at, loop_now, events)
 
-    def _progress(
-        self, sim: PodSim, pod: Obj, at: float, events: list[tuple[Container | None, str, str, str]]
-    ) -> None:
+    def _progress(self, sim: PodSim, pod: Obj, at: float, events: list[PodEvent]) -> None:
         """Start the next init container, or the app containers once initialisation is done."""
         while sim.init_index < len(sim.init):
             c = sim.init[sim.init_index]
@@ -612,9 +597,7 @@ class Kubelet:
             if not c.begun:
                 self._begin(sim, c, at, events)
 
-    def _begin(
-        self, sim: PodSim, c: Container, at: float, events: list[tuple[Container | None, str, str, str]]
-    ) -> None:
+    def _begin(self, sim: PodSim, c: Container, at: float, events: list[PodEvent]) -> None:
         c.begun = True
         if self._needs_pull(sim, c) or c.behaviour.image_pull_fail:
             events.append((c, "Normal", "Pulling", f'Pulling image "{c.image}"'))
@@ -626,7 +609,7 @@ class Kubelet:
         c: Container,
         at: float,
         loop_now: float,
-        events: list[tuple[Container | None, str, str, str]],
+        events: list[PodEvent],
     ) -> None:
         self._ensure_sandbox(sim)
         if c.behaviour.image_pull_fail:
@@ -637,20 +620,10 @@ class Kubelet:
             c.pull_backoff = self._next_backoff(c.pull_backoff)
             c.timers["pull-backoff"] = at + ERR_IMAGE_PULL_SECONDS
             return
-        if self._needs_pull(sim, c):
-            took = go_duration(self.options.start_delay)
-            events.append(
-                (
-                    c,
-                    "Normal",
-                    "Pulled",
-                    f'Successfully pulled image "{c.image}" in {took} ({took} including waiting). '
-                    f"Image size: {image_size(c.image)} bytes.",
-                )
-            )
+        needs_pull = self._needs_pull(sim, c)
+        events.append(self._pulled_event(c, pulled=needs_pull))
+        if needs_pull:
             self._images.setdefault(sim.node, set()).add(c.image)
-        else:
-            events.append((c, "Normal", "Pulled", f'Container image "{c.image}" already present on machine'))
         c.pulled = True
         self._start(sim, c, at, loop_now, events)
 
@@ -658,13 +631,26 @@ class Kubelet:
         present = self._images.setdefault(sim.node, set())
         return c.pull_policy == "Always" or (c.pull_policy == "IfNotPresent" and c.image not in present)
 
+    def _pulled_event(self, c: Container, *, pulled: bool) -> PodEvent:
+        """kubelet's ``Pulled``: after pulling the image (which takes ``start_delay``), or it was present."""
+        if not pulled:
+            return (c, "Normal", "Pulled", f'Container image "{c.image}" already present on machine')
+        took = go_duration(self.options.start_delay)
+        return (
+            c,
+            "Normal",
+            "Pulled",
+            f'Successfully pulled image "{c.image}" in {took} ({took} including waiting). '
+            f"Image size: {image_size(c.image)} bytes.",
+        )
+
     def _start(
         self,
         sim: PodSim,
         c: Container,
         at: float,
         loop_now: float,
-        events: list[tuple[Container | None, str, str, str]],
+        events: list[PodEvent],
     ) -> None:
         self._ids += 1
         seed = f"{sim.uid}/{c.name}/{c.restart_count}/{self._ids}/{time.time_ns()}"
@@ -704,7 +690,7 @@ class Kubelet:
         c: Container,
         at: float,
         loop_now: float,
-        events: list[tuple[Container | None, str, str, str]],
+        events: list[PodEvent],
     ) -> None:
         if c.state != "running" or c.run is None:
             return
@@ -750,24 +736,13 @@ class Kubelet:
         c: Container,
         at: float,
         loop_now: float,
-        events: list[tuple[Container | None, str, str, str]],
+        events: list[PodEvent],
     ) -> None:
         c.last = c.run
         c.restart_count += 1
         if c.pull_policy == "Always":
-            took = go_duration(self.options.start_delay)
             events.append((c, "Normal", "Pulling", f'Pulling image "{c.image}"'))
-            events.append(
-                (
-                    c,
-                    "Normal",
-                    "Pulled",
-                    f'Successfully pulled image "{c.image}" in {took} ({took} including waiting). '
-                    f"Image size: {image_size(c.image)} bytes.",
-                )
-            )
-        else:
-            events.append((c, "Normal", "Pulled", f'Container image "{c.image}" already present on machine'))
+        events.append(self._pulled_event(c, pulled=c.pull_policy == "Always"))
         self._start(sim, c, at, loop_now, events)
 
     # ------------------------------------------------------------------------------------------ IPs
@@ -938,7 +913,7 @@ class Kubelet:
 
     async def _write(self, sim: PodSim, pod: Obj, loop_now: float) -> None:
         cached = pod.get("status") or {}
-        if _rv(pod) > sim.written_rv and _view(cached) != sim.written:
+        if metadata.revision_of(pod) > sim.written_rv and _view(cached) != sim.written:
             sim.written = _view(cached)  # someone else changed what we reported: compare with that
             self._remember_conditions(sim, cached)
         status = self._status(sim, pod)
@@ -946,21 +921,11 @@ class Kubelet:
         if view == sim.written:
             return
         namespace, name = split_key(sim.key)
-        try:
-            result = await self.client.patch(
-                kinds.POD,
-                name,
-                {"status": status},
-                namespace=namespace,
-                patch_type="strategic",
-                subresource="status",
-            )
-        except errors.ApiError as exc:
-            if exc.not_found:
-                return
-            raise
+        result = await patch_pod_status(self.client, name, namespace, status)
+        if result is None:
+            return
         sim.written = view
-        sim.written_rv = _rv(result)
+        sim.written_rv = metadata.revision_of(result)
         if status["phase"] in _TERMINAL:
             sim.terminal = True
             for c in sim.containers:
@@ -969,7 +934,7 @@ class Kubelet:
 
     # --------------------------------------------------------------------------------------- events
 
-    def _emit(self, sim: PodSim, pod: Obj, events: Iterable[tuple[Container | None, str, str, str]]) -> None:
+    def _emit(self, sim: PodSim, pod: Obj, events: Iterable[PodEvent]) -> None:
         recorder = self.ctx.recorder("kubelet", sim.node)
         for c, type_, reason, message in events:
             recorder.event(pod, type_, reason, message, field_path=c.field_path if c is not None else "")
@@ -981,7 +946,7 @@ class Kubelet:
         if sim.delete_sent:
             return
         loop_now = asyncio.get_running_loop().time()
-        events: list[tuple[Container | None, str, str, str]] = []
+        events: list[PodEvent] = []
         if not sim.terminal:
             for c in sim.containers:
                 c.timers.clear()
@@ -1014,18 +979,7 @@ class Kubelet:
                 if condition["type"] == "PodReadyToStartContainers":
                     condition["status"] = "False"
         namespace, name = split_key(sim.key)
-        try:
-            await self.client.patch(
-                kinds.POD,
-                name,
-                {"status": status},
-                namespace=namespace,
-                patch_type="strategic",
-                subresource="status",
-            )
-        except errors.ApiError as exc:
-            if not exc.not_found:
-                raise
+        await patch_pod_status(self.client, name, namespace, status)
 
     async def _delete_now(self, name: str, namespace: str | None, uid: str) -> None:
         try:

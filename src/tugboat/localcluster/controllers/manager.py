@@ -7,7 +7,6 @@ controllers only once those informers have synced (as kube-controller-manager do
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from tugboat.localcluster.controllers import (
     volumes,
 )
 from tugboat.localcluster.controllers.base import Context, Controller, SimulationOptions
+from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,7 @@ class ControllerManager:
                 delay = min(delay * 2, 30.0)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         for recorder in self.context.recorders.values():
             await recorder.stop()

@@ -25,6 +25,7 @@ from tugboat.kube.workqueue import WorkQueue, run_workers
 from tugboat.localcluster import metadata
 from tugboat.localcluster.controllers.base import Context, SimulationOptions
 from tugboat.localcluster.controllers.behaviour import PREFIX
+from tugboat.localcluster.controllers.podstatus import patch_pod_status
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +87,6 @@ def condition(node: Obj, type_: str) -> dict[str, Any] | None:
         if cond.get("type") == type_:
             return dict(cond)
     return None
-
-
-def _epoch(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return metadata.parse_time(text).timestamp()
-    except ValueError:
-        return None
-
-
-def _rv(obj: Obj) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
 
 
 def _stable_uuid(name: str, purpose: str) -> str:
@@ -249,7 +234,7 @@ class NodeController:
         node = self.nodes.get(name)
         if node is None:
             node = await self._register(name)
-        elif _rv(node) < self._written.get(name, 0):
+        elif metadata.revision_of(node) < self._written.get(name, 0):
             return None  # the cache has not seen our last write yet; its watch event brings us back
         now = time.time()
         if heartbeat_stopped(node):
@@ -280,7 +265,7 @@ class NodeController:
         return node
 
     def _wrote(self, node: Obj) -> None:
-        self._written[object_key(node)] = _rv(node)
+        self._written[object_key(node)] = metadata.revision_of(node)
 
     # ----------------------------------------------------------------------------------------- lease
 
@@ -307,7 +292,7 @@ class NodeController:
     async def _last_renewal(self, name: str) -> float | None:
         if name not in self._renewed:
             lease = await self.client.get_or_none(kinds.LEASE, name, LEASE_NAMESPACE)
-            renewed = _epoch(((lease or {}).get("spec") or {}).get("renewTime"))
+            renewed = metadata.epoch_seconds(((lease or {}).get("spec") or {}).get("renewTime"))
             if renewed is None:
                 return None
             self._renewed[name] = renewed
@@ -422,18 +407,10 @@ class NodeController:
                 continue
             condition = {"type": "Ready", "status": "False", "lastTransitionTime": metadata.rfc3339()}
             meta = pod.get("metadata") or {}
-            try:
-                await self.client.patch(
-                    kinds.POD,
-                    str(meta.get("name")),
-                    {"status": {"conditions": [condition]}},
-                    namespace=str(meta.get("namespace")),
-                    patch_type="strategic",
-                    subresource="status",
-                )
-            except errors.ApiError as exc:
-                if not exc.not_found:
-                    raise
+            written = await patch_pod_status(
+                self.client, str(meta.get("name")), str(meta.get("namespace")), {"conditions": [condition]}
+            )
+            if written is None:
                 continue
             recorder.event(pod, "Warning", "NodeNotReady", "Node is not ready")
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
-from tugboat.kube.errors import ApiError
-from tugboat.kube.informers import Informer
+from tugboat.kube.errors import ApiError, SelectorError
+from tugboat.kube.informers import Informer, object_key
+from tugboat.kube.selectors import LabelSelector, from_label_selector
 
 Obj = dict[str, Any]
 
@@ -167,6 +168,36 @@ def add_owner_indexes(informer: Informer, *, by_namespace: bool = False) -> None
     informer.add_index(ORPHAN_INDEX, orphan_namespace)
     if by_namespace:
         informer.add_index(NAMESPACE_INDEX, lambda obj: [namespace(obj)])
+
+
+def cached_owner_key(owners: Informer, obj: Mapping[str, Any], kind: str) -> str | None:
+    """The key of the cached ``kind`` in ``owners`` that controls ``obj`` (same name and uid), if any."""
+    ref = controller_ref(obj)
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = owners.get(str(ref.get("name")), namespace(obj))
+    if owner is None or uid(owner) != ref.get("uid"):
+        return None
+    return object_key(owner)
+
+
+def selector_of(obj: Mapping[str, Any]) -> LabelSelector | None:
+    """An object's ``spec.selector`` (None when it is not a valid selector)."""
+    try:
+        return from_label_selector(spec(obj).get("selector"))
+    except SelectorError:
+        return None
+
+
+def selecting_keys(owners: Iterable[Obj], obj: Mapping[str, Any]) -> list[str]:
+    """Keys of the ``owners`` whose non-empty selector matches an orphan's labels (candidates to adopt it)."""
+    keys = []
+    obj_labels = labels_of(obj)
+    for owner in owners:
+        selector = selector_of(owner)
+        if selector is not None and not selector.empty and selector.matches(obj_labels):
+            keys.append(object_key(owner))
+    return keys
 
 
 def namespace_terminating(exc: ApiError) -> bool:

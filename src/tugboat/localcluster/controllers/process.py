@@ -27,6 +27,7 @@ import orjson
 from tugboat.kube.client import Client
 from tugboat.localcluster.controllers.base import SimulationOptions
 from tugboat.localcluster.controllers.manager import ControllerManager
+from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +199,7 @@ class ControllersProcess:
     async def stop(self) -> None:
         self._stopping = True
         if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+            await cancel_and_wait([self._supervisor])
         proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -23,19 +23,17 @@ from datetime import datetime
 from typing import Any
 
 from tugboat.kube import errors, kinds
-from tugboat.kube.events import EventRecorder
 from tugboat.kube.informers import object_key
-from tugboat.kube.selectors import LabelSelector, from_label_selector
-from tugboat.kube.workqueue import WorkQueue, run_workers
+from tugboat.kube.selectors import LabelSelector
 from tugboat.localcluster.controllers import podtemplates as pt
 from tugboat.localcluster.controllers.base import Context
+from tugboat.localcluster.controllers.owning import CONFLICT_RETRY, OwningController
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "replicaset-controller"
 BURST_REPLICAS = 500  # at most this many creations or deletions per sync (upstream's burstReplicas)
 EXPECTATIONS_TTL = 300.0  # seconds after which unobserved expectations are given up (as upstream)
-CONFLICT_RETRY = 0.2
 
 Obj = dict[str, Any]
 
@@ -220,37 +218,21 @@ class _Failure(Exception):
         self.message = message
 
 
-class ReplicaSetController:
+class ReplicaSetController(OwningController):
     """Reconciles every ReplicaSet of the cluster."""
 
     name = "replicaset"
-    workers = 4
+    component = COMPONENT
 
     def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.client = ctx.client
-        self.queue: WorkQueue[str] = WorkQueue()
+        super().__init__(ctx)
         self.expectations = Expectations()
-        self._recorder: EventRecorder | None = None
         self.replicasets = ctx.informers.informer(kinds.REPLICASET)
         self.pods = ctx.informers.informer(kinds.POD)
         pt.add_owner_indexes(self.pods)
         pt.add_owner_indexes(self.replicasets, by_namespace=True)
         self.replicasets.add_handler(self._on_replicaset)
         self.pods.add_handler(self._on_pod)
-
-    @property
-    def recorder(self) -> EventRecorder:
-        if self._recorder is None:
-            self._recorder = self.ctx.recorder(COMPONENT)
-        return self._recorder
-
-    async def run(self) -> None:
-        _ = self.recorder
-        try:
-            await run_workers(self.queue, self._handle, workers=self.workers, name=self.name)
-        finally:
-            self.queue.shutdown()
 
     # ---------------------------------------------------------------------------------- event handlers
 
@@ -263,25 +245,11 @@ class ReplicaSetController:
             self.expectations.forget(object_key(new))
         self.queue.add(object_key(new))
 
-    def _owner_key(self, pod: Obj) -> str | None:
-        """The key of the cached ReplicaSet that controls ``pod``, if any."""
-        ref = pt.controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
-            return None
-        rs = self.replicasets.get(str(ref.get("name")), pt.namespace(pod))
-        if rs is None or pt.uid(rs) != ref.get("uid"):
-            return None
-        return object_key(rs)
+    def _owner_key(self, obj: Obj) -> str | None:
+        return pt.cached_owner_key(self.replicasets, obj, "ReplicaSet")
 
-    def _matching_keys(self, pod: Obj) -> list[str]:
-        """Keys of the ReplicaSets whose selector matches an orphan pod (candidates to adopt it)."""
-        keys = []
-        pod_labels = pt.labels_of(pod)
-        for rs in self.replicasets.by_index(pt.NAMESPACE_INDEX, pt.namespace(pod)):
-            selector = _selector(rs)
-            if selector is not None and not selector.empty and selector.matches(pod_labels):
-                keys.append(object_key(rs))
-        return keys
+    def _matching_keys(self, obj: Obj) -> list[str]:
+        return pt.selecting_keys(self.replicasets.by_index(pt.NAMESPACE_INDEX, pt.namespace(obj)), obj)
 
     def _pod_gone(self, pod: Obj) -> None:
         key = self._owner_key(pod)
@@ -305,18 +273,7 @@ class ReplicaSetController:
             if labels_changed:
                 self._pod_gone(old)
             return
-        old_ref, new_ref = pt.controller_ref(old), pt.controller_ref(new)
-        ref_changed = (old_ref or {}).get("uid") != (new_ref or {}).get("uid")
-        if ref_changed:
-            old_key = self._owner_key(old)
-            if old_key is not None:
-                self.queue.add(old_key)
-        key = self._owner_key(new)
-        if key is not None:
-            self.queue.add(key)
-        elif new_ref is None and (labels_changed or ref_changed):
-            for candidate in self._matching_keys(new):
-                self.queue.add(candidate)
+        self._owned_changed(old, new, labels_changed=labels_changed)
 
     def _pod_added(self, pod: Obj) -> None:
         if pt.deleting(pod):
@@ -327,18 +284,9 @@ class ReplicaSetController:
             self.expectations.creation_observed(key)
             self.queue.add(key)
         elif pt.controller_ref(pod) is None:
-            for candidate in self._matching_keys(pod):
-                self.queue.add(candidate)
+            self._queue_adopters(pod)
 
     # ------------------------------------------------------------------------------------------- sync
-
-    async def _handle(self, key: str) -> float | None:
-        try:
-            return await self.sync(key)
-        except errors.ApiError as exc:
-            if exc.conflict or exc.not_found:
-                return CONFLICT_RETRY
-            raise
 
     async def sync(self, key: str) -> float | None:
         cached = self.replicasets.cache.get(key)
@@ -346,7 +294,7 @@ class ReplicaSetController:
             self.expectations.forget(key)
             return None
         rs = copy.deepcopy(cached)
-        selector = _selector(rs)
+        selector = pt.selector_of(rs)
         if selector is None:
             log.warning("replicaset %s has an invalid selector", key)
             return None
@@ -523,10 +471,3 @@ class ReplicaSetController:
                 p for p in self.pods.by_index(pt.CONTROLLER_INDEX, pt.uid(sibling)) if pt.pod_active(p)
             )
         return related
-
-
-def _selector(obj: Obj) -> LabelSelector | None:
-    try:
-        return from_label_selector(pt.spec(obj).get("selector"))
-    except errors.SelectorError:
-        return None

@@ -17,7 +17,7 @@ import orjson
 
 from tugboat.kube import errors, kinds
 from tugboat.kube.client import Client, Obj
-from tugboat.localcluster.controllers.workloads import controlled_by, meta, owner_reference
+from tugboat.localcluster.controllers.workloads import controlled_by, meta, owner_reference, patch_status
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 REVISION_HASH_LABEL = "controller-revision-hash"
@@ -194,3 +194,38 @@ async def ensure_revision(
     if equal:
         return await bump_revision(client, equal[-1], number)
     return await create_revision(client, owner, candidate)
+
+
+def collision_count(owner: Obj) -> int:
+    return int((owner.get("status") or {}).get("collisionCount") or 0)
+
+
+async def revision_or_collision(
+    client: Client,
+    owner: Obj,
+    owner_kind: kinds.Kind,
+    revisions: list[Obj],
+    *,
+    hash_label: str = HASH_LABEL,
+    annotations: dict[str, str] | None = None,
+) -> Obj | None:
+    """:func:`ensure_revision` of ``owner``'s ``spec.template`` with its ``collisionCount``.
+
+    On a name collision the count is raised in the owner's status instead and None is returned: the
+    caller syncs again (with the new count, once its cache shows it).
+    """
+    collisions = collision_count(owner)
+    try:
+        return await ensure_revision(
+            client,
+            owner,
+            owner_kind,
+            revisions,
+            owner["spec"]["template"],
+            collision_count=collisions,
+            hash_label=hash_label,
+            annotations=annotations,
+        )
+    except CollisionError:
+        await patch_status(client, owner_kind, owner, {"collisionCount": collisions + 1})
+        return None

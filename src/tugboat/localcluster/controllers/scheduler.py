@@ -25,6 +25,7 @@ from tugboat.kube.informers import object_key, split_key
 from tugboat.kube.workqueue import WorkQueue, run_workers
 from tugboat.localcluster import metadata
 from tugboat.localcluster.controllers.base import Context
+from tugboat.localcluster.controllers.podstatus import patch_pod_status
 from tugboat.localcluster.defaults import parse_quantity
 
 log = logging.getLogger(__name__)
@@ -345,18 +346,7 @@ class Scheduler:
 
     async def _patch_condition(self, key: str, condition: Obj) -> None:
         namespace, name = split_key(key)
-        try:
-            await self.client.patch(
-                kinds.POD,
-                name,
-                {"status": {"conditions": [condition]}},
-                namespace=namespace,
-                patch_type="strategic",
-                subresource="status",
-            )
-        except errors.ApiError as exc:
-            if not exc.not_found:
-                raise
+        await patch_pod_status(self.client, name, namespace, {"conditions": [condition]})
 
 
 def _reported(pod: Obj, reason: str, message: str) -> bool:

@@ -29,7 +29,7 @@ from tugboat.kube import errors, kinds
 from tugboat.kube.client import Obj
 from tugboat.kube.informers import object_key, split_key
 from tugboat.kube.selectors import from_label_selector
-from tugboat.kube.workqueue import WorkQueue, run_workers
+from tugboat.kube.workqueue import WorkQueue, run_workers_and_shutdown
 from tugboat.localcluster.controllers import revisions as history
 from tugboat.localcluster.controllers.base import Context
 from tugboat.localcluster.controllers.workloads import (
@@ -45,9 +45,11 @@ from tugboat.localcluster.controllers.workloads import (
     next_availability,
     now,
     orphan_namespace,
-    owner_key,
+    owned_by,
     owner_reference,
+    patch_status,
     phase,
+    queue_pod_owner,
     rfc3339,
 )
 
@@ -236,22 +238,14 @@ class StatefulSetController:
         self.queue.add(object_key(obj))
 
     def _on_pod(self, old: Obj | None, new: Obj | None) -> None:
-        pod = new if new is not None else old
-        assert pod is not None
-        key = owner_key(pod, kinds.STATEFULSET)
-        if key is not None:
-            self.pending.observe(key, old, new)
-            self.queue.add(key)
-        elif new is not None and controller_ref(new) is None:
+        key = queue_pod_owner(self.queue, self.pending, kinds.STATEFULSET, old, new)
+        if key is None and new is not None and controller_ref(new) is None:
             found = parent_and_ordinal(new)
             if found is not None and self.sets.get(found[0], meta(new).get("namespace")) is not None:
                 self.queue.add(f"{meta(new).get('namespace')}/{found[0]}")  # an orphan to adopt
 
     async def run(self) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers=4, name="statefulset")
-        finally:
-            self.queue.shutdown()
+        await run_workers_and_shutdown(self.queue, self.sync, workers=4, name="statefulset")
 
     # --------------------------------------------------------------------------------------------- sync
 
@@ -263,23 +257,10 @@ class StatefulSetController:
             return None
         sts = copy.deepcopy(cached)
         pods = await self._claim_pods(key, sts)
-        owned = [
-            r
-            for r in self.revisions.by_index(CONTROLLER_INDEX, str(meta(sts).get("uid")))
-            if meta(r).get("namespace") == namespace
-        ]
-        collisions = int((sts.get("status") or {}).get("collisionCount") or 0)
-        try:
-            update = await history.ensure_revision(
-                self.client,
-                sts,
-                kinds.STATEFULSET,
-                owned,
-                sts["spec"]["template"],
-                collision_count=collisions,
-            )
-        except history.CollisionError:
-            await self._patch_status(sts, {"collisionCount": collisions + 1})
+        owned = owned_by(self.revisions, sts)
+        collisions = history.collision_count(sts)
+        update = await history.revision_or_collision(self.client, sts, kinds.STATEFULSET, owned)
+        if update is None:
             return 0.0
         current_name = (sts.get("status") or {}).get("currentRevision")
         current = next((r for r in owned if meta(r).get("name") == current_name), None) or update
@@ -296,11 +277,7 @@ class StatefulSetController:
     async def _claim_pods(self, key: str, sts: Obj) -> list[Obj]:
         """The set's pods (adopting orphans whose name and labels make them ours)."""
         namespace = meta(sts).get("namespace")
-        pods = [
-            p
-            for p in self.pods.by_index(CONTROLLER_INDEX, str(meta(sts).get("uid")))
-            if meta(p).get("namespace") == namespace
-        ]
+        pods = owned_by(self.pods, sts)
         selector = from_label_selector((sts.get("spec") or {}).get("selector"))
         if meta(sts).get("deletionTimestamp") is None and not selector.empty:
             for pod in self.pods.by_index(ORPHAN_INDEX, str(namespace)):
@@ -564,16 +541,7 @@ class StatefulSetController:
                 status[field_name] = None  # omitempty upstream: a merge patch removes it
         if all(old.get(k) == v for k, v in status.items()):
             return
-        await self._patch_status(sts, status)
-
-    async def _patch_status(self, sts: Obj, status: dict[str, Any]) -> None:
-        try:
-            await self.client.patch_status(
-                kinds.STATEFULSET, str(meta(sts).get("name")), status, namespace=meta(sts).get("namespace")
-            )
-        except errors.ApiError as exc:
-            if not exc.not_found:
-                raise
+        await patch_status(self.client, kinds.STATEFULSET, sts, status)
 
 
 def _terminating(pod: Obj) -> Obj:

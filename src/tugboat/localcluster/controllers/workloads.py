@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tugboat.kube.client import Obj
+from tugboat.kube import errors
+from tugboat.kube.client import Client, Obj
+from tugboat.kube.informers import Informer
 from tugboat.kube.kinds import Kind
+from tugboat.kube.workqueue import WorkQueue
 
 CONTROLLER_INDEX = "workloads/controller-uid"
 ORPHAN_INDEX = "workloads/orphans-by-namespace"
@@ -95,6 +98,27 @@ def owner_key(obj: Obj, kind: Kind) -> str | None:
     if ref is None or ref.get("kind") != kind.kind or ref.get("apiVersion") != kind.api_version:
         return None
     return f"{meta(obj).get('namespace')}/{ref.get('name')}"
+
+
+def owned_by(informer: Informer, owner: Obj) -> list[Obj]:
+    """The cached objects in ``owner``'s namespace that it controls (by the controller-uid index)."""
+    namespace = meta(owner).get("namespace")
+    return [
+        obj
+        for obj in informer.by_index(CONTROLLER_INDEX, str(meta(owner).get("uid")))
+        if meta(obj).get("namespace") == namespace
+    ]
+
+
+async def patch_status(client: Client, kind: Kind, obj: Obj, status: dict[str, Any]) -> None:
+    """Merge ``status`` into ``obj``'s status; an object deleted meanwhile is no error."""
+    try:
+        await client.patch_status(
+            kind, str(meta(obj).get("name")), status, namespace=meta(obj).get("namespace")
+        )
+    except errors.ApiError as exc:
+        if not exc.not_found:
+            raise
 
 
 # -------------------------------------------------------------------------------------------- pod state
@@ -233,6 +257,21 @@ class PendingPods:
     def has_pending(self, owner: str) -> bool:
         entry = self._by_owner.get(owner)
         return entry is not None and bool(entry.created or entry.deleted)
+
+
+def queue_pod_owner(
+    queue: WorkQueue[str], pending: PendingPods, kind: Kind, old: Obj | None, new: Obj | None
+) -> str | None:
+    """A pod handler's part every pod-owning controller shares: the ``kind`` controlling the pod observes
+    the change in its :class:`PendingPods` and is queued. Returns its key (None if no ``kind`` owns the pod).
+    """
+    pod = new if new is not None else old
+    assert pod is not None
+    key = owner_key(pod, kind)
+    if key is not None:
+        pending.observe(key, old, new)
+        queue.add(key)
+    return key
 
 
 # ------------------------------------------------------------------------------------- scheduling terms
