@@ -113,8 +113,20 @@ async def _kill(process: asyncio.subprocess.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         process.kill()
+    # Drain the pipes while reaping: asyncio stops reading a pipe whose buffer is full, and ``wait()`` also
+    # waits for the pipes to close, so unread output would make it hang for ever.
     with contextlib.suppress(Exception):
-        await asyncio.shield(process.wait())
+        await asyncio.wait_for(
+            asyncio.gather(_drain(process.stdout), _drain(process.stderr), asyncio.shield(process.wait())), 10
+        )
+
+
+async def _drain(stream: asyncio.StreamReader | None) -> None:
+    if stream is None:
+        return
+    with contextlib.suppress(Exception):
+        while await stream.read(_CHUNK):
+            pass
 
 
 def _describe(stderr: bytes, redact: Sequence[str]) -> str:
