@@ -125,24 +125,6 @@ def _namespace_finalizers(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
     return []
 
 
-def _qos_class(pod: dict[str, Any]) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        requests, limits = res.get("requests") or {}, res.get("limits") or {}
-        if requests or limits:
-            any_set = True
-        if not limits or any(requests.get(k, limits.get(k)) != limits.get(k) for k in ("cpu", "memory")):
-            guaranteed = False
-        if not all(k in limits for k in ("cpu", "memory")):
-            guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
 def _walk(obj: Any, path: str) -> Any:
     current = obj
     for part in [p for p in path.split(".") if p]:
@@ -367,8 +349,6 @@ class ObjectAPI:
             meta.pop("generation", None)
         if rt.has_status and rt.resource not in ("nodes", "namespaces", "customresourcedefinitions"):
             obj.pop("status", None)
-        if rt.builtin and rt.resource == "pods":
-            obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
 
     # ----------------------------------------------------------------------------- shared preparation
 
