@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+import examples_support
 from tugboat.gitops import diff
 from tugboat.gitops.diff import IgnoreRule
 from tugboat.gitops.errors import CustomizationError, DiffError, IgnoreDifferencesError
@@ -653,9 +653,9 @@ def test_fieldsv1_decode_and_resolve() -> None:
 
 
 def test_guestbook_example_against_a_defaulted_live_copy() -> None:
-    root = os.environ.get("TUGBOAT_EXAMPLES")
+    root = examples_support.example_dir("argocd-example-apps")
     if not root:
-        pytest.skip("TUGBOAT_EXAMPLES is not set")
+        pytest.skip("TUGBOAT_EXAMPLES (argocd-example-apps) is not available")
     directory = Path(root) / "guestbook"
     objects = [
         doc

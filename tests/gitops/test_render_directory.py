@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import examples_support
 from tugboat.gitops import render
 from tugboat.gitops.render import directory
 
-EXAMPLES = os.environ.get("TUGBOAT_EXAMPLES")
-needs_examples = pytest.mark.skipif(not EXAMPLES, reason="TUGBOAT_EXAMPLES is not set")
+EXAMPLES = examples_support.example_dir("argocd-example-apps")
+needs_examples = pytest.mark.skipif(not EXAMPLES, reason="no argocd-example-apps in TUGBOAT_EXAMPLES")
 
 CONFIGMAP = """apiVersion: v1
 kind: ConfigMap

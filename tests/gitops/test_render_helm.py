@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+import examples_support
 from tugboat.gitops import render
 from tugboat.gitops.render import helm
 
-EXAMPLES = os.environ.get("TUGBOAT_EXAMPLES")
-needs_examples = pytest.mark.skipif(not EXAMPLES, reason="TUGBOAT_EXAMPLES is not set")
+EXAMPLES = examples_support.example_dir("argocd-example-apps")
+needs_examples = pytest.mark.skipif(not EXAMPLES, reason="no argocd-example-apps in TUGBOAT_EXAMPLES")
 HELM_PRESENT = shutil.which("helm") is not None or helm.sdk_available()
 
 # A stand-in for `helm`: records its arguments, working directory and values files, fails like helm on a

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import examples_support
 from tugboat.gitops import render
 
-EXAMPLES = os.environ.get("TUGBOAT_EXAMPLES")
+EXAMPLES = examples_support.example_dir("argocd-example-apps")
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+import examples_support
 from tugboat.gitops import render
 from tugboat.gitops.render import buildenv, kustomize
 
-EXAMPLES = os.environ.get("TUGBOAT_EXAMPLES")
-needs_examples = pytest.mark.skipif(not EXAMPLES, reason="TUGBOAT_EXAMPLES is not set")
+EXAMPLES = examples_support.example_dir("argocd-example-apps")
+needs_examples = pytest.mark.skipif(not EXAMPLES, reason="no argocd-example-apps in TUGBOAT_EXAMPLES")
 needs_kustomize = pytest.mark.skipif(
     not (shutil.which("kustomize") or shutil.which("kubectl")),
     reason="neither kustomize nor kubectl is installed",
