@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tugboat.kube import patchmeta
+from tugboat.kube import fieldsv1, patchmeta
 from tugboat.util import jsondata
 
 Path = tuple[str, ...]
@@ -209,24 +209,10 @@ def _render_tree(node: dict[str, Any], prefix: Path, members: set[Path]) -> dict
 
 def from_fields_v1(fields_v1: Any) -> FieldSet:
     """Decode a FieldsV1 JSON tree into a field set."""
-    if not isinstance(fields_v1, dict):
-        raise FieldManagerError("fieldsV1 must be a JSON object")
-    out: set[Path] = set()
-    _decode_tree(fields_v1, (), out)
-    return frozenset(out)
-
-
-def _decode_tree(node: dict[str, Any], prefix: Path, out: set[Path]) -> None:
-    for element, child in node.items():
-        if not isinstance(child, dict):
-            raise FieldManagerError(f"fieldsV1: the value of {element!r} must be a JSON object")
-        if element == ".":
-            if prefix:
-                out.add(prefix)
-        elif not child or set(child) == {"."}:
-            out.add((*prefix, element))
-        else:
-            _decode_tree(child, (*prefix, element), out)
+    try:
+        return fieldsv1.decode(fields_v1)
+    except fieldsv1.FieldsV1Error as exc:
+        raise FieldManagerError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------------------------
