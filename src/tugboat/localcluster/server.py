@@ -240,15 +240,15 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
-    """Shut ``server`` down gracefully on SIGINT/SIGTERM (a second SIGINT forces it)."""
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGINT/SIGTERM (``serve`` then shuts everything down in order)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
-        loop.add_signal_handler(sig, server.handle_exit, sig, None)
+        loop.add_signal_handler(sig, stop.set)
     try:
         yield
     finally:
@@ -315,29 +315,37 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                 timeout_keep_alive=120,
             )
             server = _Server(config)
-            with _stop_on_signals(server):
+            stop = asyncio.Event()
+            with _stop_on_signals(stop):
                 serving = asyncio.create_task(server.serve(sockets=[sock]))
                 while not server.started and not serving.done():
                     await asyncio.sleep(0.01)
                 manager = None
-                if server.started and options.simulation is not None:
-                    manager = _controllers_process(options, url, port, admin_token, pki)
-                    await manager.start()
-                    cluster.http.metric_providers["simulated"] = functools.partial(
-                        manager.metrics, "simulated"
-                    )
-                # The kubeconfig appears when everything is up, simulation included, so that whoever waits
-                # for it (tests, `tugboat up`) finds a working cluster.
-                kubeconfig = write_kubeconfig(
-                    state_dir, url, ca_pem=pki.ca_pem if pki else None, token=admin_token
-                )
-                if server.started and on_ready is not None:
-                    on_ready(url, kubeconfig)
                 try:
-                    await serving
+                    if server.started and options.simulation is not None:
+                        manager = _controllers_process(options, url, port, admin_token, pki)
+                        await manager.start()
+                        cluster.http.metric_providers["simulated"] = functools.partial(
+                            manager.metrics, "simulated"
+                        )
+                    # The kubeconfig appears when everything is up, simulation included, so that whoever
+                    # waits for it (tests, `tugboat up`) finds a working cluster.
+                    kubeconfig = write_kubeconfig(
+                        state_dir, url, ca_pem=pki.ca_pem if pki else None, token=admin_token
+                    )
+                    if server.started and on_ready is not None:
+                        on_ready(url, kubeconfig)
+                    stopping = asyncio.create_task(stop.wait())
+                    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    stopping.cancel()
                 finally:
+                    # The controllers first (their watches would hold the server's graceful shutdown).
                     if manager is not None:
                         await manager.stop()
+                    await cluster.lifecycle.stop()
+                    cluster.store.end_subscriptions()  # open watches end now, not at the shutdown timeout
+                    server.should_exit = True
+                    await serving
         finally:
             await cluster.stop()
             sock.close()

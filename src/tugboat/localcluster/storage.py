@@ -426,6 +426,12 @@ class Store:
         self._subscribers.add(sub)
         return sub
 
+    def end_subscriptions(self) -> None:
+        """End every live subscription (watch streams finish cleanly), e.g. before a shutdown."""
+        for sub in list(self._subscribers):
+            sub.queue.put_nowait(None)
+        self._subscribers.clear()
+
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 

@@ -123,6 +123,9 @@ def main() -> None:
         level=os.environ.get("TUGBOAT_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP request to our own server is noise; keep the client libraries' warnings only.
+    for noisy in ("httpx2", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(run_child(ProcessConfig.from_json(sys.argv[1])))
 
 
