@@ -86,10 +86,3 @@ BUILTIN: tuple[Kind, ...] = (
     ENDPOINTSLICE,
     CRD,
 )
-
-_BY_API_VERSION_KIND = {(k.api_version, k.kind): k for k in BUILTIN}
-
-
-def builtin(api_version: str, kind: str) -> Kind | None:
-    """The well-known kind for an object's ``apiVersion`` and ``kind``, if we know it without discovery."""
-    return _BY_API_VERSION_KIND.get((api_version, kind))

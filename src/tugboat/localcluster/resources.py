@@ -6,7 +6,7 @@ CRD that is created appears everywhere at once and disappears everywhere when it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,10 +54,6 @@ class ResourceType:
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def group_version(self) -> str:
-        return self.api_version
 
     @property
     def builtin(self) -> bool:
@@ -273,7 +269,6 @@ class Registry:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._order: list[tuple[str, str, str]] = []
         self.generation = 0
-        self._listeners: list[Callable[[], None]] = []
         for rt in builtin_types():
             self._add(rt)
 
@@ -283,22 +278,11 @@ class Registry:
             self._order.append(ident)
         self._types[ident] = rt
 
-    def on_change(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
     def _changed(self) -> None:
         self.generation += 1
-        for listener in self._listeners:
-            listener()
 
     def get(self, group: str, version: str, resource: str) -> ResourceType | None:
         return self._types.get((group, version, resource))
-
-    def by_kind(self, group: str, version: str, kind: str) -> ResourceType | None:
-        for rt in self._types.values():
-            if rt.group == group and rt.version == version and rt.kind == kind:
-                return rt
-        return None
 
     def by_storage(self, group: str, resource: str) -> ResourceType | None:
         """The storage (preferred) version of a resource, whatever version was asked for."""
