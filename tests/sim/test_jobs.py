@@ -279,8 +279,9 @@ def test_job_fails_after_backoff_limit(api: Api) -> None:
 
 
 def test_job_active_deadline(api: Api) -> None:
-    api.create("jobs", job_manifest("d", activeDeadlineSeconds=1, parallelism=2, completions=4))
-    active_pods(api, "d", 2)
+    # The deadline runs from the job's start, so the test does not wait to see the pods in between (a
+    # slow machine could miss them); two failed pods prove both were started and then killed.
+    api.create("jobs", job_manifest("d", activeDeadlineSeconds=2, parallelism=2, completions=4))
     job = wait_for(
         lambda: (j := api.get("jobs", "d")) and condition(j, "Failed") and j, what="Failed", timeout=20
     )
