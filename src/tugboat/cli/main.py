@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 
 from tugboat import __version__
+from tugboat.cli import appcmd, gitopscmd
 from tugboat.localcluster import server
 from tugboat.localcluster.controllers.base import SimulationOptions
 
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 cluster_app = typer.Typer(help="The embedded local cluster.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
+app.command("gitops-controller")(gitopscmd.gitops_controller)
+app.add_typer(appcmd.app_cli, name="app")
 
 console = Console(stderr=True)
 
@@ -103,14 +107,32 @@ def up(
     state_dir: StateDir = None,
     port: Annotated[int, typer.Option(help="Local cluster port; 0 picks a free one.")] = 6443,
     nodes: Annotated[int, typer.Option(help="Number of simulated nodes.")] = 3,
+    gitops: Annotated[bool, typer.Option(help="Run the GitOps controller.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Start everything Tugboat has (today: the local cluster) in the foreground."""
+    """Start everything Tugboat has in the foreground: the local cluster and the GitOps controller."""
     _configure_logging(verbose)
+    state = state_dir or server.default_state_dir()
+    companions = []
+    if gitops:
+        companions.append(
+            [
+                sys.executable,
+                "-m",
+                "tugboat.cli.main",
+                "gitops-controller",
+                "--kubeconfig",
+                "{kubeconfig}",
+                "--state-dir",
+                str(state / "gitops"),
+                "--exit-with-parent",
+            ]
+        )
     options = server.ServeOptions(
-        state_dir=state_dir or server.default_state_dir(),
+        state_dir=state,
         port=port,
         simulation=SimulationOptions(nodes=nodes) if nodes > 0 else None,
+        companions=companions,
     )
     _run_cluster(options, "tugboat up:")
 

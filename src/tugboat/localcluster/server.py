@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tugboat.localcluster import companions as companions_mod
 from tugboat.localcluster.auth import Authenticator
 from tugboat.localcluster.cluster import LocalCluster
 from tugboat.localcluster.controllers.base import SimulationOptions
@@ -67,6 +68,8 @@ class ServeOptions:
     compact_interval: float = 30.0
     simulation: SimulationOptions | None = field(default_factory=SimulationOptions)  # None: no simulation
     controllers: list[str] | None = None  # which simulated controllers run (None: all)
+    # Programs to run beside the cluster once it serves (``{kubeconfig}`` in an argument is replaced).
+    companions: list[list[str]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -321,6 +324,7 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                 while not server.started and not serving.done():
                     await asyncio.sleep(0.01)
                 manager = None
+                running: list[companions_mod.Companion] = []
                 try:
                     if server.started and options.simulation is not None:
                         manager = _controllers_process(options, url, port, admin_token, pki)
@@ -333,6 +337,11 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                     kubeconfig = write_kubeconfig(
                         state_dir, url, ca_pem=pki.ca_pem if pki else None, token=admin_token
                     )
+                    if server.started:
+                        for argv in options.companions:
+                            companion = companions_mod.Companion(argv)
+                            await companion.start(kubeconfig)
+                            running.append(companion)
                     if server.started and on_ready is not None:
                         on_ready(url, kubeconfig)
                     stopping = asyncio.create_task(stop.wait())
@@ -340,6 +349,7 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                     stopping.cancel()
                 finally:
                     # The controllers first (their watches would hold the server's graceful shutdown).
+                    await asyncio.gather(*(c.stop() for c in running))
                     if manager is not None:
                         await manager.stop()
                     await cluster.lifecycle.stop()

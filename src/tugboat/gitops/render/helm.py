@@ -12,26 +12,40 @@ variables (``$ARGOCD_APP_NAME``…).
 
 A ``helm`` binary on ``PATH`` is used when present; a chart whose dependencies are missing gets
 ``helm dependency build`` in a private copy (``workspace``), never in the checkout. Without a binary the
-optional ``helm-python-sdk`` package (the ``tugboat[helm]`` extra) renders in the worker pool. Without
-either, the render fails with a clear message - only for Helm apps.
+optional ``helm-python-sdk`` package (Helm's Go SDK as a shared library, in the ``tugboat[helm]`` extra)
+renders in the worker pool, which gives it the same timeout as every other render step. That path does
+what ``helm template`` does around Helm's engine itself: value files are read with Helm's own YAML
+reader and merged as Helm merges them, then the ``--set``/``--set-string``/``--set-file`` expressions
+are parsed by Helm's ``strvals`` and applied in Helm's order; the chart is checked for missing
+dependencies; CRDs come first; partials, ``NOTES.txt`` and (with ``skipTests``) test hooks are dropped.
+Known differences from the binary: remote (URL) value files are refused, a chart's ``kubeVersion``
+constraint is not checked, a ``--set`` list index replaces a list taken from a value file instead of
+patching it, and ``skipSchemaValidation`` does not reach the schemas of subcharts packed as ``.tgz``.
+Without either, the render fails with a clear message - only for Helm apps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import importlib.util
+import json
 import os
 import shutil
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from tugboat.gitops.errors import RenderError
 from tugboat.gitops.render import buildenv, fields, manifests, paths, pool, process, workspace
+
+if TYPE_CHECKING:
+    import helm_python
 
 UNAVAILABLE = "Helm is not available: install a helm binary or the tugboat[helm] extra"
 _WHERE = "spec.source.helm"
@@ -104,13 +118,7 @@ async def render(
     if binary is not None:
         blob = await _render_with_binary(binary, root, app_dir, options, env=env, timeout=timeout)
     else:
-        blob = await pool.run(
-            render_with_sdk_in_worker,
-            str(app_dir),
-            dataclasses.asdict(options),
-            timeout=timeout,
-            what="rendering the Helm chart",
-        )
+        blob = await _render_with_sdk(root, app_dir, options, timeout=timeout)
     return manifests.unpack(blob), list(options.warnings)
 
 
@@ -297,60 +305,181 @@ async def _render_with_binary(
     )
 
 
-def render_with_sdk_in_worker(app_dir: str, options: dict[str, Any]) -> bytes:
-    """Template the chart with ``helm-python-sdk`` (in a worker process); packed manifests."""
-    import helm_python
-
+async def _render_with_sdk(root: Path, app_dir: Path, options: TemplateOptions, *, timeout: float) -> bytes:
+    """Template with ``helm-python-sdk`` in the worker pool; missing dependencies are built in a copy."""
+    for path in options.value_files:
+        if urlsplit(path).scheme:
+            raise RenderError(f"remote value file {path!r} needs a helm binary")
+    arguments = dataclasses.asdict(options)
+    what = "helm template"
     try:
-        values: dict[str, Any] = {}
-        for path in options["value_files"]:
-            if urlsplit(path).scheme:
-                raise RenderError("remote value files need a helm binary")
-            with open(path, "rb") as handle:
-                shown = os.path.basename(path)
-                loaded = manifests.load_document(manifests.decode(handle.read(), where=shown), where=shown)
-            _merge_values(values, loaded or {}, source=path)
-        if options["values_yaml"]:
-            loaded = manifests.load_document(options["values_yaml"], where=f"{_WHERE}.values")
-            _merge_values(values, loaded or {}, source=f"{_WHERE}.values")
-        for name, value in options["set_values"].items():
-            _merge_values(
-                values, helm_python.parse_set_string(f"{name}={escape_set_value(value)}"), source=name
-            )
-        for name, value in options["set_strings"].items():
-            _merge_values(
-                values, helm_python.parse_set_string_values(f"{name}={escape_set_value(value)}"), source=name
-            )
-        for name, path in options["set_files"].items():
-            _merge_values(values, helm_python.parse_set_file(f"{name}={path}"), source=name)
-        with helm_python.Chart.load(app_dir) as chart:
-            if not options["skip_schema_validation"]:
-                chart.validate_schema(values)
-            rendered = chart.render(
-                values, name=options["release_name"], namespace=options["namespace"] or None, is_install=True
-            )
-            crds = [] if options["skip_crds"] else list(chart.crds)
+        return await pool.run(
+            render_with_sdk_in_worker, str(app_dir), arguments, [str(root)], False, timeout=timeout, what=what
+        )
+    except RenderError as exc:
+        if not any(marker in str(exc) for marker in _MISSING_DEPENDENCY):
+            raise
+    async with workspace.shadow(root, app_dir) as shadow:
+        redact = [str(shadow.base), str(root)]
+        return await pool.run(
+            render_with_sdk_in_worker,
+            str(shadow.app_dir),
+            arguments,
+            redact,
+            True,
+            timeout=timeout,
+            what=what,
+        )
+
+
+def render_with_sdk_in_worker(
+    app_dir: str, options: dict[str, Any], redact: list[str], build_dependencies: bool
+) -> bytes:
+    """``helm template`` of the chart in ``app_dir`` with ``helm-python-sdk`` (in a worker process).
+
+    ``options`` is a ``TemplateOptions`` as a dict; the paths in ``redact`` are shown as ``.`` in errors;
+    ``build_dependencies`` runs ``helm dependency build`` first (in a private copy). Returns the
+    manifests packed by ``manifests.dump``.
+    """
+    try:
+        import helm_python
+    except Exception as exc:  # the native library may not load on this platform
+        raise RenderError(f"helm-python-sdk cannot be loaded: {exc}") from None
+    if build_dependencies:
+        try:
+            helm_python.dependency_build(app_dir)
+        except helm_python.HelmError as exc:
+            raise RenderError(
+                f"helm dependency build failed: {_redacted(str(exc), redact).strip()}"
+            ) from None
+    try:
+        values = _sdk_values(options, redact=redact)
+        with (
+            _chart_dir(app_dir, skip_schemas=options["skip_schema_validation"]) as chart_dir,
+            helm_python.Chart.load(chart_dir) as chart,
+        ):
+            _check_dependencies(chart)
+            rendered = _sdk_render(chart, values, options)
+            # Read after rendering: rendering drops the subcharts whose condition or tags are off.
+            crds = [] if options["skip_crds"] else chart.crds
     except helm_python.HelmError as exc:
-        raise RenderError(f"helm template failed: {exc}") from None
+        raise RenderError(f"helm template failed: {_redacted(str(exc), redact).strip()}") from None
     found: list[dict[str, Any]] = []
     for crd in crds:
-        found.extend(
-            manifests.load_yaml(crd.get("data", ""), where=f"helm template {crd.get('name', 'crd')}")[0]
-        )
+        found.extend(manifests.load_yaml(crd["data"], where=f"helm template {crd['filename']}")[0])
     for name in sorted(rendered):
         base = os.path.basename(name)
-        if base.startswith("_") or base == "NOTES.txt" or (options["skip_tests"] and "/tests/" in name):
+        if base.startswith("_") or base.endswith("NOTES.txt"):
             continue
-        found.extend(manifests.load_yaml(rendered[name], where=f"helm template {name}")[0])
+        for manifest in manifests.load_yaml(rendered[name], where=f"helm template {name}")[0]:
+            if not (options["skip_tests"] and _is_test_hook(manifest)):
+                found.append(manifest)
     return manifests.dump(found)
 
 
-def _merge_values(base: dict[str, Any], overlay: Any, *, source: str) -> None:
-    """Merge ``overlay`` into ``base`` as helm merges ``--values`` files: maps deeply, the rest replaced."""
-    if not isinstance(overlay, dict):
-        raise RenderError(f"values from {os.path.basename(source)} must be an object")
+def _sdk_values(options: Mapping[str, Any], *, redact: list[str]) -> dict[str, Any]:
+    """The user-supplied values as ``helm template`` composes them from files and ``--set*`` flags."""
+    import helm_python
+
+    values: dict[str, Any] = {}
+    documents = [(path, _read_text(path)) for path in options["value_files"]]
+    if options["values_yaml"]:
+        documents.append((f"{_WHERE}.values", options["values_yaml"]))
+    for source, text in documents:
+        try:
+            loaded = helm_python.values_from_yaml(text)
+        except helm_python.HelmError as exc:
+            raise RenderError(
+                f"helm template failed: failed to parse {_redacted(source, redact)}: {exc}"
+            ) from None
+        _merge_values(values, loaded)
+    for name, value in options["set_values"].items():
+        _merge_values(values, helm_python.parse_set_string(f"{name}={escape_set_value(value)}"))
+    for name, value in options["set_strings"].items():
+        _merge_values(values, helm_python.parse_set_string_values(f"{name}={escape_set_value(value)}"))
+    for name, path in options["set_files"].items():
+        _merge_values(values, helm_python.parse_set_file(f"{name}={escape_set_value(path)}"))
+    return values
+
+
+def _read_text(path: str) -> str:
+    shown = os.path.basename(path)
+    try:
+        with open(path, "rb") as handle:
+            return manifests.decode(handle.read(), where=shown)
+    except OSError as exc:
+        raise RenderError(f"value file {shown!r} cannot be read: {exc.strerror}") from None
+
+
+def _merge_values(base: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+    """Merge ``overlay`` into ``base`` as Helm merges values: maps deeply, anything else replaced."""
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge_values(base[key], value, source=source)
+        current = base.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge_values(current, value)
         else:
             base[key] = value
+
+
+@contextlib.contextmanager
+def _chart_dir(app_dir: str, *, skip_schemas: bool) -> Iterator[str]:
+    """``app_dir``, or with ``skip_schemas`` a private copy without ``values.schema.json`` files.
+
+    Helm's engine always checks values against the schemas, so skipping that means hiding them.
+    """
+    if not skip_schemas:
+        yield app_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="tugboat-helm-") as scratch:
+        copy = os.path.join(scratch, os.path.basename(app_dir) or "chart")
+        shutil.copytree(app_dir, copy, ignore=shutil.ignore_patterns("values.schema.json", ".git"))
+        yield copy
+
+
+def _check_dependencies(chart: helm_python.Chart) -> None:
+    """Fail as ``helm template`` does when ``Chart.yaml`` lists a dependency that is not in ``charts/``."""
+    present = {dependency.get("name") for dependency in chart.dependencies}
+    declared = chart.metadata.get("dependencies") or []
+    missing = [str(entry.get("name")) for entry in declared if entry.get("name") not in present]
+    if missing:
+        names = ", ".join(missing)
+        raise RenderError(
+            f"helm template failed: found in Chart.yaml, but missing in charts/ directory: {names}"
+        )
+
+
+def _sdk_render(
+    chart: helm_python.Chart, values: dict[str, Any], options: Mapping[str, Any]
+) -> dict[str, str]:
+    """Template path -> rendered text, for an install with the release and cluster of ``options``.
+
+    ``Chart.render`` does not pass on the Kubernetes version and API versions, which the library's
+    ``helm_render`` accepts (``kube_version``, ``api_versions``: Helm's ``--kube-version`` and
+    ``--api-versions``), so this calls it directly; pyproject.toml pins the versions that have them.
+    """
+    render_options: dict[str, Any] = {"name": options["release_name"], "is_install": True}
+    if options["namespace"]:
+        render_options["namespace"] = options["namespace"]
+    if options["kube_version"]:
+        render_options["kube_version"] = options["kube_version"]
+    if options["api_versions"]:
+        render_options["api_versions"] = list(options["api_versions"])
+    from helm_python import _native
+
+    text = _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(render_options))
+    rendered: dict[str, str] = json.loads(text)
+    return rendered
+
+
+def _is_test_hook(manifest: Mapping[str, Any]) -> bool:
+    """Whether ``manifest`` is a Helm test hook (what ``helm template --skip-tests`` leaves out)."""
+    annotations = (manifest.get("metadata") or {}).get("annotations") or {}
+    hooks = str(annotations.get("helm.sh/hook", ""))
+    return any(hook.strip() in ("test", "test-success") for hook in hooks.split(","))
+
+
+def _redacted(text: str, paths: list[str]) -> str:
+    for path in sorted(paths, key=len, reverse=True):
+        if path:
+            text = text.replace(path, ".")
+    return text

@@ -1,0 +1,79 @@
+"""Companion processes: programs that run beside the local cluster for as long as it serves.
+
+``tugboat up`` runs the GitOps controller (and later the rollout controller and the UI) as separate
+processes, exactly as they run beside a real cluster, but started, restarted and stopped with the local
+cluster. The cluster knows nothing about them: a companion is an argument vector in which
+``{kubeconfig}`` is replaced by the path of the kubeconfig the server wrote. A companion that exits is
+restarted with back-off; on shutdown each gets SIGTERM, then SIGKILL after a grace period, before the
+server itself stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from tugboat.util.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+
+class Companion:
+    """One supervised child process."""
+
+    def __init__(self, argv: Sequence[str], *, name: str = "", grace: float = 10.0) -> None:
+        if not argv:
+            raise ValueError("a companion needs a command")
+        self.argv = list(argv)
+        self.name = name or Path(self.argv[0]).name
+        self.grace = grace
+        self._proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def start(self, kubeconfig: Path) -> None:
+        argv = [arg.replace("{kubeconfig}", str(kubeconfig)) for arg in self.argv]
+        await self._spawn(argv)
+        self._task = asyncio.create_task(self._supervise(argv), name=f"companion-{self.name}")
+
+    async def _spawn(self, argv: list[str]) -> None:
+        # stdin is a pipe that closes when this process dies, so a companion can notice an orphaning.
+        self._proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE)
+
+    async def _supervise(self, argv: list[str]) -> None:
+        delay = 1.0
+        while not self._stopping:
+            assert self._proc is not None
+            code = await self._proc.wait()
+            if self._stopping:
+                return
+            log.error("%s exited (%s); restarting in %.0f s", self.name, code, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            try:
+                await self._spawn(argv)
+            except OSError as exc:
+                log.error("could not restart %s: %s", self.name, exc)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            await cancel_and_wait([self._task])
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), self.grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
