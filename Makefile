@@ -29,6 +29,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python bench/apiserver.py
 	$(BIN)/python bench/localcluster.py
+	$(BIN)/python bench/gitops.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -34,7 +34,8 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from tugboat.cli import appview
-from tugboat.gitops import crds
+from tugboat.gitops import appdiff, crds, render, repos
+from tugboat.gitops.errors import GitOpsError
 from tugboat.kube import errors, kinds
 from tugboat.kube.client import Client, Obj
 from tugboat.localcluster import server
@@ -1280,6 +1281,144 @@ def delete(
                 wait=wait_,
                 timeout=timeout,
             )
+        return 0
+
+    _run(kubeconfig, work)
+
+
+# ----------------------------------------------------------------------------------- diff / manifests
+
+
+class ManifestSource(enum.StrEnum):
+    git = "git"
+    live = "live"
+
+
+DIFF_ERROR_EXIT = 2
+"""``app diff``'s exit code for any failure (``argocd app diff``'s): 1 means "a difference was found"."""
+
+
+def cli_cache_dir() -> Path:
+    """Where ``app diff`` and ``app manifests`` keep their repository mirrors between runs."""
+    return server.default_state_dir() / "cli-cache"
+
+
+def _caches() -> tuple[repos.RepoCache, render.ManifestCache]:
+    return repos.RepoCache(cli_cache_dir() / "repos", max_checkouts=8), render.ManifestCache()
+
+
+def _run_diff(kubeconfig: Path | None, work: Callable[[Client], Awaitable[int]]) -> None:
+    """:func:`_run`, with failures exiting :data:`DIFF_ERROR_EXIT` instead of 1 (which ``work`` returns
+    for "a difference was found")."""
+    found = 0
+
+    async def counted(client: Client) -> int:
+        nonlocal found
+        found = await work(client)
+        return 0
+
+    try:
+        _run(kubeconfig, counted)
+    except typer.Exit as exc:
+        raise typer.Exit(DIFF_ERROR_EXIT if exc.exit_code == 1 else exc.exit_code) from None
+    if found:
+        raise typer.Exit(found)
+
+
+@contextlib.contextmanager
+def _gitops_errors() -> Iterator[None]:
+    try:
+        yield
+    except GitOpsError as exc:
+        raise CliError(str(exc)) from exc
+
+
+@app_cli.command("diff")
+def diff_app(
+    name: Annotated[str, typer.Argument(help="Application name.")],
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Compare with this revision instead of the target.")
+    ] = None,
+    local: Annotated[
+        Path | None,
+        typer.Option(
+            "--local", help="Compare with the manifests of this local directory (the app's directory)."
+        ),
+    ] = None,
+    hard_refresh: Annotated[
+        bool, typer.Option("--hard-refresh", help="Fetch the repository and render again.")
+    ] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code/--no-exit-code", help="Exit with 1 when a difference is found.")
+    ] = True,
+    kubeconfig: KubeconfigOpt = None,
+    app_namespace: AppNamespaceOpt = None,
+) -> None:
+    """Show how the live resources differ from the desired ones (exit 0: none, 1: some, 2: error)."""
+    try:
+        namespace, name = qualify(name, app_namespace)
+    except typer.Exit:
+        raise typer.Exit(DIFF_ERROR_EXIT) from None
+    if local is not None and revision:
+        _fail("give only one of --local and --revision")
+        raise typer.Exit(DIFF_ERROR_EXIT)
+
+    async def work(client: Client) -> int:
+        app = await _get_app(client, namespace, name)
+        with _gitops_errors():
+            if local is not None:
+                result = await appdiff.diff_local(client, app, local)
+            else:
+                repo_cache, manifest_cache = _caches()
+                result = await appdiff.diff_app(
+                    client,
+                    app,
+                    repo_cache=repo_cache,
+                    manifest_cache=manifest_cache,
+                    revision=revision,
+                    hard=hard_refresh,
+                )
+        if result.differences:
+            typer.echo(result.text())
+        for warning in result.warnings:
+            typer.echo(f"warning: {_one_line(warning)}", err=True)
+        if result.errors:
+            raise CliError("; ".join(result.errors))
+        return 1 if result.modified and exit_code else 0
+
+    _run_diff(kubeconfig, work)
+
+
+@app_cli.command("manifests")
+def manifests(
+    name: Annotated[str, typer.Argument(help="Application name.")],
+    source: Annotated[
+        ManifestSource,
+        typer.Option("--source", help="git: the desired manifests; live: the live objects."),
+    ] = ManifestSource.git,
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Render this revision (with --source git).")
+    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    app_namespace: AppNamespaceOpt = None,
+) -> None:
+    """Print the Application's manifests as YAML (Secret values masked)."""
+    namespace, name = qualify(name, app_namespace)
+    if revision and source is ManifestSource.live:
+        raise _fail("--revision only applies to --source git")
+
+    async def work(client: Client) -> int:
+        app = await _get_app(client, namespace, name)
+        with _gitops_errors():
+            if source is ManifestSource.live:
+                objs = await appdiff.live_manifests(client, app)
+            else:
+                repo_cache, manifest_cache = _caches()
+                objs = await appdiff.desired_manifests(
+                    client, app, repo_cache=repo_cache, manifest_cache=manifest_cache, revision=revision
+                )
+        if objs:
+            typer.echo(appdiff.yaml_documents(objs), nl=False)
         return 0
 
     _run(kubeconfig, work)

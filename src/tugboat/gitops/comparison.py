@@ -18,10 +18,9 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tugboat.gitops import (
-    clustercache,
     diff,
     health,
     hooks,
@@ -36,6 +35,7 @@ from tugboat.gitops import settings as settings_mod
 from tugboat.gitops.errors import GitOpsError
 from tugboat.gitops.render import ManifestCache, render_cached
 from tugboat.kube.client import Obj
+from tugboat.kube.kinds import Kind
 from tugboat.util import jsondata
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class ResourceState:
     requires_pruning: bool = False
     wave: int = 0
     permitted: bool = True
+    message: str = ""
     diff: diff.ResourceDiff | None = None
 
     def to_status(self) -> dict[str, Any]:
@@ -114,13 +115,27 @@ class Comparison:
         return [r.target for r in self.resources if r.target is not None]
 
 
+class LiveState(Protocol):
+    """What a comparison reads from the destination cluster: the controller's
+    :class:`~tugboat.gitops.clustercache.ClusterCache`, or a one-off read of the few kinds an app uses
+    (:mod:`tugboat.gitops.appdiff`, for the CLI)."""
+
+    def managed(self, instance: str) -> dict[resourcekey.ResourceKey, Obj]: ...
+
+    def is_namespaced(self, group: str, kind: str) -> bool | None: ...
+
+    def get(self, key: resourcekey.ResourceKey) -> Obj | None: ...
+
+    def kind_for(self, group: str, kind: str) -> Kind | None: ...
+
+
 @dataclasses.dataclass
 class Environment:
     """What a comparison reads besides the Application: shared across every comparison."""
 
     repo_cache: repos.RepoCache
     manifest_cache: ManifestCache
-    cluster: clustercache.ClusterCache
+    cluster: LiveState
     control_namespace: str = "argocd"
     settings: settings_mod.Settings = dataclasses.field(default_factory=settings_mod.Settings)
     repo_secrets: list[Obj] = dataclasses.field(default_factory=list)
@@ -364,6 +379,8 @@ async def compare(
         if pair.key == self_key:
             continue
         target, live_obj = pair.target, pair.live
+        if target is None and live_obj is not None and hooks.is_hook(live_obj):
+            continue  # a hook left by a sync: never part of the app's resources, never pruned
         reference = target if target is not None else live_obj
         assert reference is not None
         state = ResourceState(
@@ -386,6 +403,7 @@ async def compare(
             )
             if message:
                 state.permitted = False
+                state.message = message
                 state.status = UNKNOWN
                 not_permitted.append(message)
         if live_obj is not None:

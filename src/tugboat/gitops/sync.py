@@ -259,7 +259,7 @@ class SyncContext:
             if not state.permitted:
                 task.status = SYNC_FAILED
                 task.hook_phase = FAILED
-                task.message = f"resource {state.key.group}:{state.key.kind} is not permitted in project"
+                task.message = state.message or f"resource {state.key.group}:{state.key.kind} is not permitted"
             tasks.append(task)
         if self.request.strategy == "hook" and not self.request.resources:
             for hook in self.compared.hooks:
@@ -292,6 +292,15 @@ class SyncContext:
                         )
                     )
         self._place_prunes(tasks)
+        placed = ordering.schedule(
+            tasks,
+            key=lambda t: (t.phase, t.wave, t.key.group, t.key.kind, t.key.namespace, t.key.name),
+            crd_target=_crd_target,
+            is_target=lambda t: t.target is not None,
+        )
+        for placement in placed:  # a Namespace or CRD moves to the wave of the first resource needing it
+            placement.item.phase, placement.item.wave = placement.phase, placement.wave
+        tasks = [placement.item for placement in placed]
         for task in tasks:
             old = self.previous.get(task.result_key)
             if old is None:
@@ -301,11 +310,7 @@ class SyncContext:
             task.message = old.get("message") or ""
             task.images = list(old.get("images") or [])
             task.version = old.get("version") or task.version
-        return ordering.order(
-            tasks,
-            key=lambda t: (t.phase, t.wave, t.key.group, t.key.kind, t.key.namespace, t.key.name),
-            crd_target=_crd_target,
-        )
+        return tasks
 
     def _place_prunes(self, tasks: list[Task]) -> None:
         """Prune tasks run in reverse wave order, and PruneLast ones after every other wave."""
