@@ -259,7 +259,7 @@ class SyncContext:
             if not state.permitted:
                 task.status = SYNC_FAILED
                 task.hook_phase = FAILED
-                task.message = state.message or f"resource {state.key.group}:{state.key.kind} is not permitted"
+                task.message = state.message or f"resource {state.key.group_kind} is not permitted"
             tasks.append(task)
         if self.request.strategy == "hook" and not self.request.resources:
             for hook in self.compared.hooks:
