@@ -15,8 +15,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from clusterproc import ClusterProcess
 from gitops_support import GitRepo, application, create_app, get, start_controller, unique, wait_app
+
+from clusterproc import ClusterProcess
 
 
 def job(name: str, *, hook: str, wave: int, run_for: str) -> str:
