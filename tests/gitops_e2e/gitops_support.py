@@ -230,3 +230,61 @@ def get(cluster: ClusterProcess, path: str) -> dict[str, Any] | None:
 
 def http_client(cluster: ClusterProcess) -> httpx.Client:
     return cluster.client()
+
+
+# ------------------------------------------------------------------ helpers for the feature tests
+
+PROJECTS = "/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects"
+
+
+def run_cli(cluster: ClusterProcess, *args: str) -> Any:
+    """``tugboat app ARGS --kubeconfig K``, in process (typer's runner); the result has ``exit_code``,
+    ``stdout`` and ``stderr``."""
+    from typer.testing import CliRunner
+
+    from tugboat.cli import main
+
+    return CliRunner().invoke(main.app, ["app", *args, "--kubeconfig", str(cluster.kubeconfig)])
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 30, what: str = "", interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something truthy (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+
+
+def operation_state(app: Mapping[str, Any] | None) -> dict[str, Any]:
+    result: dict[str, Any] = ((app or {}).get("status") or {}).get("operationState") or {}
+    return result
+
+
+def operation_phase(app: Mapping[str, Any] | None) -> str | None:
+    phase: str | None = operation_state(app).get("phase")
+    return phase
+
+
+def conditions_of(app: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = ((app or {}).get("status") or {}).get("conditions") or []
+    return found
+
+
+def sync_results(app: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = (operation_state(app).get("syncResult") or {}).get("resources") or []
+    return found
+
+
+def create_project(cluster: ClusterProcess, name: str, spec: Mapping[str, Any]) -> None:
+    body = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AppProject",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": dict(spec),
+    }
+    with cluster.client() as client:
+        response = client.post(PROJECTS, json=body)
+        assert response.status_code == 201, response.text

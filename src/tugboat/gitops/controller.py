@@ -241,6 +241,8 @@ class ApplicationController:
         moved = new.get("operation") != old.get("operation") or _phase(new) != _phase(old)
         if moved and _has_operation(new):
             self.operation_queue.add(key)
+        elif moved and _has_operation(old):
+            self.request_refresh(key, LEVEL_RESOURCES)  # an operation ended: compare with its outcome
 
     def _project_changed(self, old: Obj | None, new: Obj | None) -> None:
         obj = new or old
