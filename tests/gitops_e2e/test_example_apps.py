@@ -226,7 +226,7 @@ def test_sock_shop(
         controller=controller,
         what="sock-shop Progressing",
     )
-    assert "/rabbitmq" not in app["status"]["health"]["message"]
+    assert app["status"]["health"]["message"].startswith("apps/Deployment:")
 
 
 def test_app_of_apps_and_cascade_delete(
