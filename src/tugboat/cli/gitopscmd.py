@@ -75,7 +75,10 @@ def gitops_controller(
     status_processors: Annotated[int, typer.Option(help="Concurrent refreshes.")] = 20,
     operation_processors: Annotated[int, typer.Option(help="Concurrent sync operations.")] = 10,
     app_resync: Annotated[
-        float | None, typer.Option(help="Seconds between periodic refreshes (default: argocd-cm, else 180).")
+        float | None,
+        typer.Option(
+            help="Seconds between periodic refreshes (default: argocd-cm, else 120 + up to 60 jitter)."
+        ),
     ] = None,
     self_heal_backoff: Annotated[float, typer.Option(help="First self-heal back-off, seconds.")] = 2.0,
     exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,

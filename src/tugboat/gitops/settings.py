@@ -16,8 +16,8 @@ from tugboat.gitops import diff, health, luahealth, tracking
 from tugboat.gitops.errors import GitOpsError
 
 CONFIGMAP_NAME = "argocd-cm"
-DEFAULT_RECONCILIATION = 180.0
-DEFAULT_JITTER = 0.0
+DEFAULT_RECONCILIATION = 120.0
+DEFAULT_JITTER = 60.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
@@ -50,7 +50,8 @@ def parse_duration(text: str) -> float:
 def from_configmap(data: Mapping[str, str] | None, *, reconciliation: float | None = None) -> Settings:
     """Settings from ``argocd-cm``'s data (``None``: the ConfigMap does not exist: defaults).
 
-    ``reconciliation`` (a command-line option) wins over ``timeout.reconciliation``.
+    ``reconciliation`` (a command-line option) wins over ``timeout.reconciliation``. The defaults are Argo
+    CD's: every 120 s plus up to 60 s of jitter, so at most 3 minutes.
     """
     data = data or {}
     method = data.get("application.resourceTrackingMethod") or tracking.METHOD_ANNOTATION
@@ -64,7 +65,9 @@ def from_configmap(data: Mapping[str, str] | None, *, reconciliation: float | No
     timeout = reconciliation
     if timeout is None:
         timeout = parse_duration(data.get("timeout.reconciliation") or f"{DEFAULT_RECONCILIATION}s")
-    jitter = parse_duration(data.get("timeout.reconciliation.jitter") or "0s")
+    # A reconciliation interval given on the command line comes without Argo CD's default jitter.
+    default_jitter = "0s" if reconciliation is not None else f"{DEFAULT_JITTER}s"
+    jitter = parse_duration(data.get("timeout.reconciliation.jitter") or default_jitter)
     return Settings(
         health_checks=checks,
         diff=diff_settings,
