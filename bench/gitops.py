@@ -174,10 +174,13 @@ class Controller:
                 self.proc.wait()
 
     def problems(self) -> list[str]:
-        """Log lines at WARNING or above, and tracebacks' last lines."""
+        """Log lines at WARNING or above, and the exception line of each traceback."""
         lines = self.log_path.read_text(errors="replace").splitlines()
         found = [line for line in lines if re.search(r" (WARNING|ERROR|CRITICAL) ", line)]
-        found += [line for line in lines if line.startswith("Traceback")]
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                raised = next((text for text in lines[i + 1 :] if text and not text[0].isspace()), "")
+                found.append(f"Traceback: {raised}")
         return found
 
 
@@ -195,18 +198,15 @@ def start_controller(cluster: ClusterProcess, state_dir: Path, extra: Iterable[s
         str(state_dir),
         *extra,
     ]
-    controller = Controller(
-        subprocess.Popen(args, stdout=log_path.open("ab"), stderr=subprocess.STDOUT), log_path
-    )
+    with log_path.open("ab") as log:
+        controller = Controller(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT), log_path)
+    default_project = "/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/default"
     deadline = time.monotonic() + 60
     with cluster.client() as http:
         while time.monotonic() < deadline:
             if controller.proc.poll() is not None:
                 raise RuntimeError(f"the controller exited:\n{log_path.read_text()}")
-            if (
-                http.get("/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/default").status_code
-                == 200
-            ):
+            if http.get(default_project).status_code == 200:
                 time.sleep(0.5)  # the informers list after the default project is written
                 return controller
             time.sleep(0.1)
@@ -279,10 +279,22 @@ class Profiler:
             self.proc.wait()
 
 
-def hot_spots(collapsed: Path, *, top: int = 15) -> list[str]:
-    """The functions with the most samples on top of the stack (self) and anywhere in it (total)."""
+def _frame_path(frame: str) -> str:
+    match = re.search(r"\(([^()]*)\)$", frame)
+    return match.group(1) if match else frame
+
+
+def _package(frame: str) -> str:
+    parts = _frame_path(frame).split("/")
+    return "/".join(parts[:2]) if parts[0] == "tugboat" and len(parts) > 2 else parts[0]
+
+
+def hot_spots(collapsed: Path, *, top: int = 12) -> list[str]:
+    """Where a py-spy profile (collapsed stacks) spent its samples: own time by package and by function,
+    and time including callees for our own functions (the command-line entry frames left out)."""
+    by_package: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
-    total: collections.Counter[str] = collections.Counter()
+    ours: collections.Counter[str] = collections.Counter()
     samples = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -291,17 +303,27 @@ def hot_spots(collapsed: Path, *, top: int = 15) -> list[str]:
         count = int(count_text)
         samples += count
         frames = [re.sub(r":\d+\)$", ")", frame.strip()) for frame in stack.split(";")]
-        frames = [re.sub(r"\((?:.*/)?(site-packages|src|lib/python3\.\d+)/", "(", frame) for frame in frames]
         own[frames[-1]] += count
+        by_package[_package(frames[-1])] += count
         for frame in set(frames):
-            total[frame] += count
+            if _frame_path(frame).startswith("tugboat/") and not _frame_path(frame).startswith(
+                "tugboat/cli/"
+            ):
+                ours[frame] += count
     if not samples:
         return ["(no samples)"]
-    lines = [f"{samples} samples; self:"]
-    lines += [f"  {100 * n / samples:5.1f} %  {frame}" for frame, n in own.most_common(top)]
-    lines.append("total (inclusive):")
-    lines += [f"  {100 * n / samples:5.1f} %  {frame}" for frame, n in total.most_common(top)]
-    return lines
+
+    def share(counter: collections.Counter[str], limit: int) -> list[str]:
+        return [f"  {100 * n / samples:5.1f} %  {name}" for name, n in counter.most_common(limit)]
+
+    return [
+        f"{samples} samples at 100 a second (idle threads left out); own time by package:",
+        *share(by_package, 10),
+        "own time by function:",
+        *share(own, top),
+        "time including callees, our functions:",
+        *share(ours, top + 8),
+    ]
 
 
 # ------------------------------------------------------------------------------------ measurements
@@ -402,6 +424,7 @@ async def wait_apps(
 async def in_parallel(
     jobs: Sequence[Callable[[], Awaitable[Any]]], *, concurrency: int = CONCURRENT_WRITES
 ) -> None:
+    """Run ``jobs`` with ``concurrency`` of them in flight at a time."""
     queue = iter(jobs)
 
     async def worker() -> None:
@@ -413,6 +436,8 @@ async def in_parallel(
 
 @dataclasses.dataclass
 class RunResult:
+    """The figures of one run (``None``: not measured, e.g. after a failure)."""
+
     apps: int
     creates_seconds: float = 0.0
     ready_seconds: float | None = None
@@ -438,6 +463,7 @@ async def create_and_wait(
     namespaces: int,
     progress: float,
 ) -> None:
+    """Figure 1: create the Applications, wait until all are Synced to ``head`` and Healthy."""
     count = result.apps
     jobs = [
         functools.partial(
@@ -482,6 +508,7 @@ async def create_and_wait(
 
 
 async def refresh_cost(client: Client, result: RunResult, *, pid: int) -> None:
+    """Figure 2: the controller's CPU for one no-op refresh of every app, per app."""
     count = result.apps
     await settle(pid)
     before, wall = cpu_seconds(pid), time.perf_counter()
@@ -583,40 +610,78 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
-async def measure(cluster: ClusterProcess, controller: Controller, result: RunResult, **options: Any) -> None:
-    repo: Repo = options["repo"]
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """What one run does besides creating its Applications."""
+
+    namespaces: int
+    commits: int
+    commit_gap: float
+    progress: float
+    profile: Path | None
+    controller_args: tuple[str, ...]
+
+
+async def measure(
+    cluster: ClusterProcess,
+    controller: Controller,
+    result: RunResult,
+    *,
+    repo: Repo,
+    head: str,
+    plan: Scenario,
+) -> None:
     pid = controller.proc.pid
-    profile: Path | None = options["profile"]
     async with Client.from_kubeconfig(cluster.kubeconfig, field_manager="bench") as client:
-        for i in range(options["namespaces"]):
+        for i in range(plan.namespaces):
             await client.create(kinds.NAMESPACE, {"metadata": {"name": f"bench-{i}"}})
-        profiler = Profiler(pid, profile.with_suffix(".sync.txt")) if profile else None
+        profiler = Profiler(pid, plan.profile.with_suffix(".sync.txt")) if plan.profile else None
         try:
             await create_and_wait(
                 client,
                 result,
                 repo=repo,
-                head=options["head"],
+                head=head,
                 pids=(pid, cluster.proc.pid),
-                namespaces=options["namespaces"],
-                progress=options["progress"],
+                namespaces=plan.namespaces,
+                progress=plan.progress,
             )
         finally:
             if profiler:
                 profiler.stop()
-        profiler = Profiler(pid, profile.with_suffix(".refresh.txt")) if profile else None
+        profiler = Profiler(pid, plan.profile.with_suffix(".refresh.txt")) if plan.profile else None
         try:
             await refresh_cost(client, result, pid=pid)
         finally:
             if profiler:
                 profiler.stop()
-        if options["commits"]:
+        if plan.commits:
             await commit_latencies(
-                client, result, repo=repo, pid=pid, commits=options["commits"], gap=options["commit_gap"]
+                client, result, repo=repo, pid=pid, commits=plan.commits, gap=plan.commit_gap
             )
 
 
-def run_once(count: int, *, commits: int, args: argparse.Namespace, profile: Path | None) -> RunResult:
+def finish(controller: Controller, result: RunResult, *, keep_logs: Path | None) -> None:
+    """Record the controller's RSS and its log's warnings and errors at the end of a run."""
+    count = result.apps
+    if controller.proc.poll() is None:
+        result.rss_mb = rss_mb(controller.proc.pid)
+        print(f"[{count} apps] controller RSS at the end: {result.rss_mb:.0f} MB", flush=True)
+    else:
+        result.failure = result.failure or f"the controller exited ({controller.proc.returncode})"
+    result.problems = controller.problems()
+    if result.problems:
+        print(f"[{count} apps] controller log: {len(result.problems)} warning/error lines, first ones:")
+        for line in result.problems[:8]:
+            print(f"    {line[:300]}")
+    if keep_logs:
+        keep_logs.mkdir(parents=True, exist_ok=True)
+        target = keep_logs / f"controller-{count}-{int(time.time())}.log"
+        target.write_bytes(controller.log_path.read_bytes())
+
+
+def run_once(count: int, plan: Scenario, *, keep_logs: Path | None) -> RunResult:
+    """A fresh cluster, repository and controller; ``count`` Applications; the measurements of ``plan``."""
     result = RunResult(apps=count)
     with tempfile.TemporaryDirectory(prefix="tugboat-bench-gitops-") as tmp:
         root = Path(tmp)
@@ -625,42 +690,14 @@ def run_once(count: int, *, commits: int, args: argparse.Namespace, profile: Pat
         cluster = start_cluster(root / "cluster", simulate=True)
         controller: Controller | None = None
         try:
-            extra = ["--app-resync", "3600", *args.controller_arg]
-            controller = start_controller(cluster, root / "controller", extra)
+            args = ("--app-resync", "3600", *plan.controller_args)
+            controller = start_controller(cluster, root / "controller", args)
             try:
-                asyncio.run(
-                    measure(
-                        cluster,
-                        controller,
-                        result,
-                        repo=repo,
-                        head=head,
-                        namespaces=args.namespaces,
-                        commits=commits,
-                        commit_gap=args.commit_gap,
-                        profile=profile,
-                        progress=args.progress,
-                    )
-                )
+                asyncio.run(measure(cluster, controller, result, repo=repo, head=head, plan=plan))
             except BenchFailure as exc:
                 result.failure = str(exc)
                 print(f"[{count} apps] FAILED: {exc}", flush=True)
-            if controller.proc.poll() is None:
-                result.rss_mb = rss_mb(controller.proc.pid)
-                print(f"[{count} apps] controller RSS at the end: {result.rss_mb:.0f} MB", flush=True)
-            else:
-                result.failure = result.failure or f"the controller exited ({controller.proc.returncode})"
-            result.problems = controller.problems()
-            if result.problems:
-                print(
-                    f"[{count} apps] controller log: {len(result.problems)} warning/error lines, first ones:"
-                )
-                for line in result.problems[:8]:
-                    print(f"    {line[:300]}")
-            if args.keep_logs:
-                args.keep_logs.mkdir(parents=True, exist_ok=True)
-                stamp = f"{count}-{int(time.time())}"
-                (args.keep_logs / f"controller-{stamp}.log").write_bytes(controller.log_path.read_bytes())
+            finish(controller, result, keep_logs=keep_logs)
         finally:
             if controller is not None:
                 controller.stop()
@@ -738,6 +775,14 @@ def summary(groups: dict[int, list[RunResult]]) -> list[str]:
     return lines
 
 
+def print_hot_spots(count: int, profile: Path) -> None:
+    for suffix in (".sync.txt", ".refresh.txt"):
+        path = profile.with_suffix(suffix)
+        if path.exists():
+            print(f"[{count} apps] py-spy hot spots ({path}):")
+            print("\n".join(f"    {line}" for line in hot_spots(path)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=100, help="apps in the repeated runs")
@@ -753,7 +798,10 @@ def main() -> None:
     )
     parser.add_argument("--namespaces", type=int, default=10, help="shared destination namespaces")
     parser.add_argument(
-        "--controller-arg", action="append", default=[], help="extra controller argument (repeatable)"
+        "--controller-arg",
+        action="append",
+        default=[],
+        help="extra controller argument, e.g. --controller-arg=--status-processors=40 (repeatable)",
     )
     parser.add_argument(
         "--profile", type=Path, help="py-spy the large runs into PREFIX.sync.txt / .refresh.txt"
@@ -764,19 +812,22 @@ def main() -> None:
     parser.add_argument("--keep-logs", type=Path, help="copy the controller logs into this directory")
     args = parser.parse_args()
     groups: dict[int, list[RunResult]] = {}
-    plan = [(args.small, args.commits)] * args.small_runs + [(args.large, 0)] * (
-        args.large_runs if args.large else 0
-    )
+    runs = [(args.small, args.commits)] * args.small_runs
+    runs += [(args.large, 0)] * (args.large_runs if args.large else 0)
     started = time.perf_counter()
-    for count, commits in plan:
-        profile = args.profile if args.profile and count == args.large else None
-        groups.setdefault(count, []).append(run_once(count, commits=commits, args=args, profile=profile))
-        if profile:
-            for suffix in (".sync.txt", ".refresh.txt"):
-                path = profile.with_suffix(suffix)
-                if path.exists():
-                    print(f"[{count} apps] py-spy hot spots ({path}):")
-                    print("\n".join(f"    {line}" for line in hot_spots(path)))
+    for count, commits in runs:
+        profile = args.profile if count == args.large else None
+        plan = Scenario(
+            namespaces=args.namespaces,
+            commits=commits,
+            commit_gap=args.commit_gap,
+            progress=args.progress,
+            profile=profile,
+            controller_args=tuple(args.controller_arg),
+        )
+        groups.setdefault(count, []).append(run_once(count, plan, keep_logs=args.keep_logs))
+        if profile is not None:
+            print_hot_spots(count, profile)
     for line in summary(groups):
         print(line)
     print(f"(benchmark took {time.perf_counter() - started:.0f} s)")

@@ -10,10 +10,11 @@ deletion (research/argocd.md §1.2, §1.3, §1.7, §2, §3.2).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from gitops_support import (
     get_app,
     operation_phase,
     operation_state,
+    patch_app,
     run_cli,
     start_controller,
     status_of,
@@ -138,6 +140,14 @@ def cli_ok(cluster: ClusterProcess, *args: str) -> str:
 
 def timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def available_since(deployment: Mapping[str, Any]) -> datetime:
+    """When the Deployment's ``Available`` condition last became True."""
+    conditions = (deployment.get("status") or {}).get("conditions") or []
+    available = [c for c in conditions if c["type"] == "Available" and c["status"] == "True"]
+    assert available, f"the Deployment is not Available: {conditions}"
+    return timestamp(available[0]["lastTransitionTime"])
 
 
 def finished(app: Mapping[str, Any], phase: str = "Succeeded", revision: str | None = None) -> bool:
@@ -255,8 +265,10 @@ def test_selective_sync_applies_only_the_named_resource_and_records_no_history(
     app = wait_app(
         sim_cluster,
         name,
-        lambda a: {r["name"]: r["status"] for r in a["status"].get("resources") or []}
-        == {"a": "Synced", "b": "OutOfSync"},
+        lambda a: (
+            {r["name"]: r["status"] for r in a["status"].get("resources") or []}
+            == {"a": "Synced", "b": "OutOfSync"}
+        ),
         controller=controller,
         what="a Synced, b still OutOfSync",
     )
@@ -289,10 +301,10 @@ def test_dry_run_creates_nothing_and_succeeds(
     app = get_app(sim_cluster, name) or {}
     state = operation_state(app)
     assert state["phase"] == "Succeeded" and state["operation"]["sync"]["dryRun"] is True
-    assert {r["name"]: r["message"] for r in sync_results(app)} == {
-        "a": "configmap/a configured (dry run)",
-        "web": "deployment.apps/web configured (dry run)",
-    }
+    messages = {r["name"]: r["message"] for r in sync_results(app)}
+    assert sorted(messages) == ["a", "web"]
+    assert messages["a"].startswith("configmap/a ") and messages["a"].endswith(" (dry run)")
+    assert messages["web"].startswith("deployment.apps/web ") and messages["web"].endswith(" (dry run)")
     time.sleep(0.5)
     assert configmap_of(sim_cluster, name, "a") is None
     assert get(sim_cluster, f"/apis/apps/v1/namespaces/{name}/deployments/web") is None
@@ -300,12 +312,6 @@ def test_dry_run_creates_nothing_and_succeeds(
     assert status_of(app)[0] == "OutOfSync" and not app["status"].get("history")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a dry-run sync with CreateNamespace=true creates the destination namespace "
-    "(sync.SyncContext.step calls _create_namespace before looking at request.dry_run); Argo CD runs "
-    "the namespace task as a dry run too",
-    strict=True,
-)
 def test_dry_run_does_not_create_the_destination_namespace(
     sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
 ) -> None:
@@ -377,14 +383,16 @@ def test_automated_sync_failure_sets_sync_error_and_does_not_retry_the_same_revi
     )
     assert status_of(app)[0] == "OutOfSync"
     started = state["startedAt"]
-    time.sleep(3)  # a refresh comes and goes; the same revision is not tried again
-    with sim_cluster.client() as client:  # even when asked to look again
-        client.patch(
-            f"/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/{name}",
-            json={"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}},
-            headers={"Content-Type": "application/merge-patch+json"},
-        )
-    time.sleep(1.5)
+    time.sleep(3)  # refreshes come and go; the same revision is not tried again
+    patch_app(sim_cluster, name, {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})
+    wait_app(  # not even when asked to look again
+        sim_cluster,
+        name,
+        lambda a: "argocd.argoproj.io/refresh" not in (a["metadata"].get("annotations") or {}),
+        controller=controller,
+        what="the refresh done",
+    )
+    time.sleep(0.5)
     app = get_app(sim_cluster, name) or {}
     assert operation_state(app)["startedAt"] == started and operation_phase(app) == "Failed"
     assert configmap_of(sim_cluster, name, "a") is None
@@ -479,18 +487,14 @@ def test_project_without_cluster_resources_refuses_a_cluster_scoped_manifest(
     assert configmap_of(sim_cluster, name, "a") is None
 
 
-@pytest.mark.xfail(
-    reason="DEVIATION: a sync with a resource the project does not permit ends with 'one or more objects "
-    "failed to apply (dry run)'; gitops-engine ends it with 'one or more synchronization tasks are not "
-    "valid' before any dry run",
-    strict=True,
-)
 def test_not_permitted_resource_fails_the_sync_as_invalid_tasks(
     sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
 ) -> None:
     repo = GitRepo(tmp_path / "repo")
     name, project = unique("invalidtask"), unique("proj-invalid")
-    repo.commit({"app/ns.yaml": manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})})
+    repo.commit(
+        {"app/ns.yaml": manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})}
+    )
     create_project(
         sim_cluster,
         project,
@@ -504,6 +508,35 @@ def test_not_permitted_resource_fails_the_sync_as_invalid_tasks(
     )
     assert get(sim_cluster, f"/api/v1/namespaces/{name}") is None
     assert operation_state(app)["message"] == "one or more synchronization tasks are not valid"
+
+
+def test_missing_project_gives_invalid_spec(
+    sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    name, project = unique("noproject"), unique("proj-missing")
+    repo.commit({"app/a.yaml": manifest(configmap("a", {"x": "1"}))})
+    spec = app_with(name, repo)
+    spec["spec"]["project"] = project
+    create_app(sim_cluster, spec)
+    app = wait_app(
+        sim_cluster,
+        name,
+        lambda a: bool(conditions_of(a)) and status_of(a)[0] == "Unknown",
+        controller=controller,
+        what="InvalidSpecError",
+    )
+    assert conditions_of(app)[0]["type"] == "InvalidSpecError"
+    assert (
+        conditions_of(app)[0]["message"] == f"Application referencing project {project} which does not exist"
+    )
+    assert get(sim_cluster, f"/api/v1/namespaces/{name}") is None
+    # Creating the project lets the app through.
+    create_project(
+        sim_cluster, project, {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}
+    )
+    wait_app(sim_cluster, name, synced_healthy, controller=controller, what="synced once the project exists")
+    assert data_of(sim_cluster, name, "a") == {"x": "1"}
 
 
 # ------------------------------------------------------------------------------------ 6. sync options
@@ -589,9 +622,7 @@ def test_prune_false_keeps_a_resource_removed_from_git(
     )
     assert result_for(app, "b")["status"] == "PruneSkipped"
     assert result_for(app, "b")["message"] == "ignored (no prune)"
-    assert result_for(app, "c")["status"] == "Pruned"
-    assert configmap_of(sim_cluster, name, "b") is not None
-    wait_for(lambda: configmap_of(sim_cluster, name, "c") is None, what="c pruned")
+    assert configmap_of(sim_cluster, name, "c") is None
     app = wait_app(
         sim_cluster,
         name,
@@ -599,7 +630,34 @@ def test_prune_false_keeps_a_resource_removed_from_git(
         controller=controller,
     )
     extra = [r for r in app["status"]["resources"] if r["name"] == "b"]
-    assert extra[0]["requiresPruning"] is True
+    assert extra[0]["requiresPruning"] is True and extra[0]["status"] == "OutOfSync"
+    started = operation_state(app)["startedAt"]
+    time.sleep(1.5)  # OutOfSync only by the kept resource: automated sync does not start again
+    app = get_app(sim_cluster, name) or {}
+    assert operation_state(app)["startedAt"] == started
+    assert data_of(sim_cluster, name, "b") == {"x": "2"}
+
+
+def test_pruned_resources_stay_in_the_sync_result(
+    sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    name = unique("pruneresult")
+    repo.commit(
+        {
+            "app/a.yaml": manifest(configmap("a", {"x": "1"})),
+            "app/c.yaml": manifest(configmap("c", {"x": "3"})),
+        }
+    )
+    create_app(sim_cluster, app_with(name, repo))
+    wait_app(sim_cluster, name, synced_healthy, controller=controller)
+    removed = repo.commit({"app/c.yaml": None})
+    app = wait_app(
+        sim_cluster, name, lambda a: finished(a, revision=removed), controller=controller, what="pruned"
+    )
+    assert configmap_of(sim_cluster, name, "c") is None
+    pruned = [r for r in sync_results(app) if r["name"] == "c"]
+    assert pruned and pruned[0]["status"] == "Pruned" and pruned[0]["message"] == "pruned"
 
 
 def test_prune_last_prunes_after_the_other_waves_are_healthy(
@@ -607,11 +665,12 @@ def test_prune_last_prunes_after_the_other_waves_are_healthy(
 ) -> None:
     repo = GitRepo(tmp_path / "repo")
     name = unique("prunelast")
+    last = configmap("last", {"x": "3"}, annotations={SYNC_OPTIONS: "PruneLast=true"})
     repo.commit(
         {
             "app/keep.yaml": manifest(configmap("keep", {"x": "1"})),
             "app/old.yaml": manifest(configmap("old", {"x": "2"})),
-            "app/last.yaml": manifest(configmap("last", {"x": "3"}, annotations={SYNC_OPTIONS: "PruneLast=true"})),
+            "app/last.yaml": manifest(last),
         }
     )
     create_app(sim_cluster, app_with(name, repo))
@@ -627,20 +686,22 @@ def test_prune_last_prunes_after_the_other_waves_are_healthy(
         what="the wave-1 Deployment",
         interval=0.05,
     )
+    assert configmap_of(sim_cluster, name, "old") is None, "the plain prune did not run in wave 0"
     assert configmap_of(sim_cluster, name, "last") is not None, "PruneLast pruned before the last wave"
-    wait_for(lambda: configmap_of(sim_cluster, name, "old") is None, what="old pruned")
+    wait_for(
+        lambda: configmap_of(sim_cluster, name, "last") is None, what="last pruned", interval=0.05, timeout=30
+    )
+    gone_at = datetime.now(UTC)
     app = wait_app(
         sim_cluster,
         name,
-        lambda a: finished(a, revision=removed),
+        lambda a: synced_healthy(a) and finished(a, revision=removed),
         controller=controller,
         what="the sync finished",
-        timeout=30,
     )
-    assert configmap_of(sim_cluster, name, "last") is None
-    order = [r["name"] for r in sync_results(app)]
-    assert order[-1] == "last" and result_for(app, "last")["status"] == "Pruned"
-    assert order.index("old") < order.index("web")
+    live = get(sim_cluster, f"/apis/apps/v1/namespaces/{name}/deployments/web") or {}
+    assert gone_at >= available_since(live), "PruneLast pruned before the Deployment was healthy"
+    assert [r["name"] for r in sync_results(app) if r["status"] == "Synced"] == ["keep", "web"]
 
 
 def test_apply_out_of_sync_only_leaves_synced_resources_alone(
@@ -697,11 +758,9 @@ def test_next_wave_waits_for_a_healthy_deployment(
         timeout=40,
     )
     live = get(sim_cluster, f"/apis/apps/v1/namespaces/{name}/deployments/web") or {}
-    available = [c for c in live["status"]["conditions"] if c["type"] == "Available"][0]
-    assert available["status"] == "True"
     cm = configmap_of(sim_cluster, name, "after") or {}
     created = timestamp(live["metadata"]["creationTimestamp"])
-    became_available = timestamp(available["lastTransitionTime"])
+    became_available = available_since(live)
     assert (became_available - created).total_seconds() >= 2, "the Deployment was not slow to be ready"
     assert timestamp(cm["metadata"]["creationTimestamp"]) >= became_available
     assert [r["name"] for r in sync_results(app)] == ["web", "after"]
@@ -741,7 +800,8 @@ def test_failing_sync_hook_fails_the_operation_and_runs_the_sync_fail_hook(
     assert cleanup["hookType"] == "SyncFail" and cleanup["hookPhase"] == "Succeeded"
     job = get(sim_cluster, f"/apis/batch/v1/namespaces/{name}/jobs/cleanup") or {}
     assert job["status"].get("succeeded") == 1
-    assert any(c["type"] == "SyncError" for c in conditions_of(get_app(sim_cluster, name)))
+    failed_job = get(sim_cluster, f"/apis/batch/v1/namespaces/{name}/jobs/migrate") or {}
+    assert failed_job["status"].get("failed") == 1
 
 
 # --------------------------------------------------------------------------------------- 9. retry
@@ -752,17 +812,7 @@ def test_retry_runs_the_failing_sync_again_up_to_the_limit(
 ) -> None:
     repo = GitRepo(tmp_path / "repo")
     name = unique("retry")
-    repo.commit(
-        {
-            "app/a.yaml": manifest(configmap("a", {"x": "1"})),
-            "app/migrate.yaml": manifest(
-                hook_job("migrate", "Sync", pod_annotations={"sim.tugboat.dev/exit-code": "1"})
-            ),
-        }
-    )
-    spec = app_with(name, repo)
-    spec["spec"]["syncPolicy"]["retry"] = {"limit": 2, "backoff": {"duration": "1s"}}
-    create_app(sim_cluster, spec)
+    create_app(sim_cluster, failing_hook_app(name, repo, retry={"limit": 2, "backoff": {"duration": "1s"}}))
     seen: set[int] = set()
 
     def failed_for_good() -> bool:
@@ -777,6 +827,46 @@ def test_retry_runs_the_failing_sync_again_up_to_the_limit(
     assert state["retryCount"] == 2 and seen >= {1, 2}
     assert state["operation"]["retry"]["limit"] == 2
     assert result_for(app, "migrate")["hookPhase"] == "Failed"
+    started = state["startedAt"]
+    time.sleep(1.5)  # retries exhausted: the automated sync does not try this revision again
+    app = get_app(sim_cluster, name) or {}
+    assert operation_state(app)["startedAt"] == started and "operation" not in app
+
+
+def failing_hook_app(name: str, repo: GitRepo, *, retry: Mapping[str, Any]) -> dict[str, Any]:
+    repo.commit(
+        {
+            "app/a.yaml": manifest(configmap("a", {"x": "1"})),
+            "app/migrate.yaml": manifest(
+                hook_job("migrate", "Sync", pod_annotations={"sim.tugboat.dev/exit-code": "1"})
+            ),
+        }
+    )
+    spec = app_with(name, repo)
+    spec["spec"]["syncPolicy"]["retry"] = dict(retry)
+    return spec
+
+
+def test_retry_status_reads_like_argo_cd(
+    sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    name = unique("retrymsg")
+    create_app(sim_cluster, failing_hook_app(name, repo, retry={"limit": 1, "backoff": {"duration": "1s"}}))
+    states: list[dict[str, Any]] = []
+
+    def failed_for_good() -> bool:
+        app = get_app(sim_cluster, name) or {}
+        if operation_state(app):
+            states.append(operation_state(app))
+        return finished(app, phase="Failed")
+
+    wait_for(failed_for_good, timeout=30, what="the retries to run out", interval=0.05)
+    waiting = [s["message"] for s in states if s.get("retryCount") == 1 and "Retrying" in s["message"]]
+    assert waiting, [s["message"] for s in states]
+    assert re.fullmatch(r".+\. Retrying attempt #1 at [1-9][0-9]?:[0-5][0-9][AP]M\.", waiting[0]), waiting[0]
+    assert len({s["startedAt"] for s in states}) == 1, sorted({s["startedAt"] for s in states})
+    assert states[-1]["message"].endswith(" (retried 1 times).")
 
 
 # ----------------------------------------------------------------------------------- 10. terminate
@@ -822,6 +912,10 @@ def test_terminate_op_stops_a_running_hook(
     )
     again = run_cli(sim_cluster, "terminate-op", name)
     assert again.exit_code == 1 and "No operation is in progress" in again.stderr
+    started = operation_state(app)["startedAt"]
+    time.sleep(1.5)  # the automated sync does not start the terminated revision again
+    app = get_app(sim_cluster, name) or {}
+    assert operation_state(app)["startedAt"] == started and "operation" not in app
 
 
 # ------------------------------------------------------------------------------------- 11. refresh
@@ -853,8 +947,13 @@ def test_cascading_delete_removes_resources_and_no_cascade_keeps_them(
 ) -> None:
     repo = GitRepo(tmp_path / "repo")
     cascade, orphan = unique("cascade"), unique("orphan")
+    kept = configmap("kept", {"x": "2"}, annotations={SYNC_OPTIONS: "Delete=false"})
     repo.commit(
-        {"app/a.yaml": manifest(configmap("a", {"x": "1"})), "app/web.yaml": manifest(deployment("web"))}
+        {
+            "app/a.yaml": manifest(configmap("a", {"x": "1"})),
+            "app/kept.yaml": manifest(kept),
+            "app/web.yaml": manifest(deployment("web")),
+        }
     )
     for name in (cascade, orphan):
         create_app(sim_cluster, app_with(name, repo))
@@ -865,6 +964,7 @@ def test_cascading_delete_removes_resources_and_no_cascade_keeps_them(
     assert "deleted" in output
     assert get_app(sim_cluster, cascade) is None
     assert configmap_of(sim_cluster, cascade, "a") is None
+    assert data_of(sim_cluster, cascade, "kept") == {"x": "2"}, "Delete=false: kept on a cascading delete"
     wait_for(
         lambda: get(sim_cluster, f"/apis/apps/v1/namespaces/{cascade}/deployments/web") is None,
         what="the Deployment deleted",

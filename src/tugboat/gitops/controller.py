@@ -454,14 +454,9 @@ class ApplicationController:
 
     async def _patch_app(self, app: Mapping[str, Any], ops: list[Obj]) -> None:
         meta = app["metadata"]
+        if "status" not in app:
+            ops = _with_new_status(ops, meta.get("resourceVersion"))
         try:
-            if "status" not in app:
-                await self.client.patch(
-                    crds.APPLICATION,
-                    meta["name"],
-                    {"status": {"controllerNamespace": self.namespace}},
-                    namespace=meta["namespace"],
-                )
             await self.client.patch(
                 crds.APPLICATION, meta["name"], ops, namespace=meta["namespace"], patch_type="json"
             )
@@ -651,10 +646,9 @@ class ApplicationController:
             if delay is not None:
                 state["retryCount"] = int(state.get("retryCount") or 0) + 1
                 state["phase"] = sync.RUNNING
-                at = datetime.now(UTC).strftime("%I:%M%p")
-                state["message"] = f"Retrying attempt #{state['retryCount']} at {at}. {message}"
+                at = datetime.fromtimestamp(time.time() + delay, UTC).strftime("%I:%M%p").lstrip("0")
+                state["message"] = f"{message.rstrip('.')}. Retrying attempt #{state['retryCount']} at {at}."
                 state["syncResult"]["resources"] = []
-                state["startedAt"] = now()
                 self._applied[key] = {}
                 self._retry_at[key] = time.monotonic() + delay
                 await self._persist_operation(app, state, done=False)
@@ -662,6 +656,8 @@ class ApplicationController:
         done = new_phase in sync.COMPLETED
         if done:
             state["finishedAt"] = now()
+            if state.get("retryCount") and new_phase != sync.SUCCEEDED:
+                state["message"] = f"{message.rstrip('.')} (retried {state['retryCount']} times)."
         await self._persist_operation(
             app,
             state,
@@ -716,14 +712,9 @@ class ApplicationController:
                 {"op": "add", "path": "/status/history", "value": entries[-limit:] if limit > 0 else []}
             )
         meta = app["metadata"]
+        if "status" not in app:
+            ops = _with_new_status(ops, meta.get("resourceVersion"))
         try:
-            if "status" not in app:
-                await self.client.patch(
-                    crds.APPLICATION,
-                    meta["name"],
-                    {"status": {"controllerNamespace": self.namespace}},
-                    namespace=meta["namespace"],
-                )
             written = await self.client.patch(
                 crds.APPLICATION, meta["name"], ops, namespace=meta["namespace"], patch_type="json"
             )
@@ -810,6 +801,25 @@ def _not_older(current: Any, written: str) -> bool:
         return int(current) >= int(written)
     except (TypeError, ValueError):
         return current == written
+
+
+def _with_new_status(ops: list[Obj], resource_version: Any) -> list[Obj]:
+    """``ops`` for an app that has no ``status`` yet (as far as the informer knows): one ``add`` of the
+    whole status, guarded by the resourceVersion so that a status written meanwhile is never replaced."""
+    status: Obj = {}
+    rest: list[Obj] = []
+    for op in ops:
+        path = str(op.get("path", ""))
+        if path.startswith("/status/") and path.count("/") == 2:
+            if op["op"] == "add" and op.get("value") != {}:
+                status[path.split("/")[2]] = op["value"]
+            continue  # removing what does not exist: nothing to do
+        rest.append(op)
+    guard = [op for op in rest if op["op"] == "test"]
+    others = [op for op in rest if op["op"] != "test"]
+    if not guard:
+        guard = [{"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}]
+    return [*guard, {"op": "add", "path": "/status", "value": status}, *others]
 
 
 def _escape(token: str) -> str:

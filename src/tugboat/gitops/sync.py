@@ -54,6 +54,7 @@ PARALLELISM = 20
 MESSAGE_SUCCEEDED = "successfully synced (all tasks run)"
 MESSAGE_TASKS_FAILED = "one or more synchronization tasks completed unsuccessfully"
 MESSAGE_DRY_RUN_FAILED = "one or more objects failed to apply (dry run)"
+MESSAGE_INVALID_TASKS = "one or more synchronization tasks are not valid"
 MESSAGE_TERMINATED = "Operation terminated"
 
 
@@ -233,6 +234,7 @@ class SyncContext:
         # resourceVersions this process wrote, so a step never trusts a cache that has not seen them yet
         self.applied_versions = applied_versions if applied_versions is not None else {}
         self.tasks = self._build_tasks()
+        self._unchecked_namespace = ""
         self.message = ""
 
     # ------------------------------------------------------------------------------------- tasks
@@ -329,7 +331,21 @@ class SyncContext:
     # ------------------------------------------------------------------------------------- step
 
     def results(self) -> list[Obj]:
-        return [t.to_result() for t in self.tasks if t.started or t.status]
+        """Every task's result, in the order they ran; results of earlier steps whose task is gone (a
+        pruned object no longer exists) are kept, as Argo CD keeps them."""
+        current = {t.result_key: t for t in self.tasks if t.started or t.status}
+        out: list[Obj] = []
+        for key, old in self.previous.items():
+            task = current.pop(key, None)
+            if task is not None:
+                out.append(task.to_result())
+            else:
+                kept = dict(old)
+                if kept.get("status") == PRUNED and kept.get("hookPhase") == RUNNING:
+                    kept["hookPhase"] = SUCCEEDED  # its object is gone
+                out.append(kept)
+        out.extend(task.to_result() for task in current.values())
+        return out
 
     async def step(self, *, terminating: bool = False) -> str:
         """Advance the operation; returns its phase (``self.message`` says why)."""
@@ -338,8 +354,11 @@ class SyncContext:
             return FAILED
         first = not self.previous
         if first:
+            if any(t.failed for t in self.tasks):  # refused by the project before anything ran
+                self.message = MESSAGE_INVALID_TASKS
+                return FAILED
             if self.options.enabled(syncoptions.CREATE_NAMESPACE):
-                error = await self._create_namespace()
+                error = await self._create_namespace(dry_run=self.request.dry_run)
                 if error:
                     self.message = error
                     return FAILED
@@ -353,7 +372,7 @@ class SyncContext:
                             SYNCED if not task.is_prune else (PRUNED if self.request.prune else PRUNE_SKIPPED)
                         )
                         task.hook_phase = SUCCEEDED
-                        verb = "pruned" if task.is_prune else "configured"
+                        verb = "pruned" if task.is_prune else ("configured" if task.live else "created")
                         task.message = f"{resource_name(task.key)} {verb} (dry run)"
                 self.message = MESSAGE_SUCCEEDED
                 return SUCCEEDED
@@ -470,8 +489,14 @@ class SyncContext:
                 return kinds.Kind(group, version, kind, res["name"], namespaced=bool(res.get("namespaced")))
         return None
 
-    async def _create_namespace(self) -> str:
+    async def _create_namespace(self, *, dry_run: bool = False) -> str:
         if not self.namespace:
+            return ""
+        if dry_run:
+            # Nothing is created by a dry run; objects in a namespace still to be created are not
+            # checked by the server (it would only say the namespace does not exist).
+            if await self.client.get_or_none(kinds.NAMESPACE, self.namespace) is None:
+                self._unchecked_namespace = self.namespace
             return ""
         if any(
             t.key.group == "" and t.key.kind == "Namespace" and t.key.name == self.namespace
@@ -500,6 +525,8 @@ class SyncContext:
     async def _dry_run(self) -> bool:
         async def one(task: Task) -> None:
             if task.started or task.target is None or (task.is_hook and task.live is not None):
+                return
+            if self._unchecked_namespace and task.key.namespace == self._unchecked_namespace:
                 return
             kind = await self._kind(task.target)
             group, kind_name = task.key.group, task.key.kind
@@ -580,12 +607,18 @@ class SyncContext:
         if not kind.namespaced:
             target.get("metadata", {}).pop("namespace", None)
             namespace = None
-        live = None if dry_run and task.is_hook else await self.client.get_or_none(kind, name, namespace)
-        before = (live or {}).get("metadata", {}).get("resourceVersion")
         replace = syncoptions.resource_enabled(target, syncoptions.REPLACE, self.options)
         server_side = (
             syncoptions.resource_option(target, syncoptions.SERVER_SIDE_APPLY, self.options) or "true"
         ).lower() != "false"
+        live: Obj | None
+        if dry_run and task.is_hook:
+            live = None
+        elif server_side and not replace and not task.is_hook:
+            live = task.live  # a server-side apply needs no fresh copy; the cache's tells created/configured
+        else:
+            live = await self.client.get_or_none(kind, name, namespace)
+        before = (live or {}).get("metadata", {}).get("resourceVersion")
         validate = (
             syncoptions.resource_option(target, syncoptions.VALIDATE, self.options) or "true"
         ).lower() != "false"
