@@ -210,3 +210,79 @@ def test_unreachable_repository_gives_unknown_and_deletes_nothing(
     assert app["status"]["conditions"][0]["type"] == "ComparisonError"
     assert [r["status"] for r in app["status"]["resources"]] == ["Unknown"]
     assert get(sim_cluster, f"/api/v1/namespaces/{name}/configmaps/a") is not None
+
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.ssd.example.com"},
+    "spec": {
+        "group": "ssd.example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+WIDGET = """apiVersion: ssd.example.com/v1
+kind: Widget
+metadata:
+  name: w
+spec:
+  size: 2
+  colour: blue   # not in the schema: the API server prunes it
+"""
+
+
+def test_server_side_diff_sees_what_the_server_would_store(
+    sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
+) -> None:
+    with sim_cluster.client() as client:
+        response = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=WIDGET_CRD)
+        assert response.status_code in (201, 409), response.text
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit({"app/widget.yaml": WIDGET})
+    local, server = unique("localdiff"), unique("ssd")
+    create_app(sim_cluster, application(local, repo.url, "app", namespace=local, automated={"prune": True}))
+    app = application(server, repo.url, "app", namespace=server, automated={"prune": True})
+    app["metadata"]["annotations"] = {"argocd.argoproj.io/compare-options": "ServerSideDiff=true"}
+    create_app(sim_cluster, app)
+    wait_app(sim_cluster, server, synced_healthy, controller=controller, what="Synced with server-side diff")
+    # The local diff cannot know the server prunes `colour`: after its one sync the app stays OutOfSync.
+    found = wait_app(
+        sim_cluster,
+        local,
+        lambda a: (a["status"].get("operationState") or {}).get("phase") == "Succeeded",
+        controller=controller,
+    )
+    assert status_of(found)[0] == "OutOfSync"
+    # Drift is still seen through the server-side diff.
+    with sim_cluster.client() as client:
+        response = client.patch(
+            f"/apis/ssd.example.com/v1/namespaces/{server}/widgets/w",
+            json={"spec": {"size": 5}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert response.status_code == 200, response.text
+    drifted = wait_app(
+        sim_cluster,
+        server,
+        lambda a: status_of(a)[0] == "OutOfSync",
+        controller=controller,
+        what="drift seen",
+    )
+    assert drifted["status"]["resources"][0]["status"] == "OutOfSync"

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from tugboat.gitops import (
     diff,
     health,
@@ -34,7 +36,8 @@ from tugboat.gitops import (
 from tugboat.gitops import settings as settings_mod
 from tugboat.gitops.errors import GitOpsError
 from tugboat.gitops.render import ManifestCache, render_cached
-from tugboat.kube.client import Obj
+from tugboat.kube import errors as kube_errors
+from tugboat.kube.client import Client, Obj
 from tugboat.kube.kinds import Kind
 from tugboat.util import jsondata
 
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 SYNCED = "Synced"
 OUT_OF_SYNC = "OutOfSync"
 UNKNOWN = "Unknown"
+
+SSA_MANAGER = "argocd-controller"
+"""The field manager of every server-side apply (and dry run) the controller makes, as in Argo CD."""
 
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 IN_CLUSTER_NAME = "in-cluster"
@@ -141,6 +147,9 @@ class Environment:
     repo_secrets: list[Obj] = dataclasses.field(default_factory=list)
     render_timeout: float = 60.0
     kube_version: str = "1.32"
+    # Server-side diff (an SSA dry run per existing resource) needs a client; see ``_server_side_diff``.
+    client: Client | None = None
+    server_side_diff_cache: dict[tuple[Any, ...], diff.ResourceDiff] = dataclasses.field(default_factory=dict)
 
 
 class ComparisonFailed(GitOpsError):
@@ -412,7 +421,10 @@ async def compare(
             state.health = health.HealthStatus(health.MISSING)
         if state.permitted:
             try:
-                state.diff = diff.diff(
+                server_side: diff.ResourceDiff | None = None
+                if target is not None and live_obj is not None and _wants_server_side_diff(app, target, env):
+                    server_side = await _server_side_diff(env, target, live_obj, ignore=ignore)
+                result_diff = server_side or diff.diff(
                     target,
                     live_obj,
                     ignore=ignore,
@@ -422,7 +434,8 @@ async def compare(
                 conditions.append(_condition(COMPARISON_ERROR, f"{pair.key}: {exc}"))
                 state.status = UNKNOWN
             else:
-                state.modified = state.diff.modified
+                state.diff = result_diff
+                state.modified = result_diff.modified
                 if target is None:
                     state.requires_pruning = True
                     state.status = OUT_OF_SYNC
@@ -469,6 +482,68 @@ async def compare(
 
 class _InvalidSpec(Exception):
     pass
+
+
+SERVER_SIDE_DIFF = "ServerSideDiff"
+_SSD_CACHE_MAX = 20_000
+
+
+def _wants_server_side_diff(app: Mapping[str, Any], target: Mapping[str, Any], env: Environment) -> bool:
+    """``ServerSideDiff=true|false`` as a compare option of the resource, else of the Application, else
+    the controller default (``controller.diff.server.side`` in ``argocd-cm``)."""
+    if env.client is None:
+        return False
+    for obj in (target, app):
+        value = syncoptions.compare_option(obj, SERVER_SIDE_DIFF)
+        if value is not None:
+            return value.lower() == "true"
+    return env.settings.server_side_diff
+
+
+async def _server_side_diff(
+    env: Environment, target: Obj, live: Obj, *, ignore: Sequence[diff.IgnoreRule]
+) -> diff.ResourceDiff | None:
+    """Diff ``live`` against the API server's own dry run of applying ``target`` (cached until the live
+    object or the desired one changes); ``None`` when the dry run is impossible (then the caller diffs
+    locally)."""
+    assert env.client is not None
+    group, kind_name = resourcekey.group_kind_of(target)
+    kind = env.cluster.kind_for(group, kind_name)
+    if kind is None:
+        return None
+    meta = live.get("metadata") or {}
+    key = (
+        group,
+        kind_name,
+        meta.get("namespace"),
+        meta.get("name"),
+        meta.get("resourceVersion"),
+        orjson.dumps(target, option=orjson.OPT_SORT_KEYS),
+        tuple(ignore),
+    )
+    cached = env.server_side_diff_cache.get(key)
+    if cached is not None:
+        return cached
+    version = str(target.get("apiVersion") or "").rpartition("/")[2] or kind.version
+    path = dataclasses.replace(kind, version=version).object_path(meta.get("name", ""), meta.get("namespace"))
+    try:
+        predicted = await env.client.request(
+            "PATCH",
+            path,
+            params={"fieldManager": SSA_MANAGER, "force": "true", "dryRun": "All"},
+            body=target,
+            content_type="application/apply-patch+yaml",
+        )
+    except kube_errors.KubeError as exc:
+        log.debug("server-side diff of %s failed, diffing locally: %s", resourcekey.ResourceKey.of(live), exc)
+        return None
+    found = diff.server_side_diff(
+        predicted, live, ignore=ignore, normalize_status=env.settings.diff.normalize_status
+    )
+    if len(env.server_side_diff_cache) >= _SSD_CACHE_MAX:
+        env.server_side_diff_cache.clear()
+    env.server_side_diff_cache[key] = found
+    return found
 
 
 def failed_comparison(app: Mapping[str, Any], env: Environment, condition: str, message: str) -> Comparison:

@@ -139,6 +139,7 @@ class ApplicationController:
             cluster=self.cluster,
             control_namespace=self.namespace,
             settings=self.settings,
+            client=client,
         )
         self.watcher = repowatch.LocalRepoWatcher(interval=self.options.repo_watch_interval)
         self.refresh_queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)

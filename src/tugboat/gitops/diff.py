@@ -892,3 +892,33 @@ def ignore_rules(specs: Iterable[Mapping[str, Any]] | None) -> list[IgnoreRule]:
         except IgnoreDifferencesError as exc:
             raise IgnoreDifferencesError(f"spec.ignoreDifferences[{index}]: {exc}") from exc
     return rules
+
+
+def server_side_diff(
+    predicted: Mapping[str, Any],
+    live: Mapping[str, Any],
+    *,
+    ignore: Iterable[IgnoreRule] = (),
+    normalize_status: bool = True,
+    jq_timeout: float = jqpath.DEFAULT_TIMEOUT,
+) -> ResourceDiff:
+    """Compare a live object with what a server-side apply dry run of the desired one returned.
+
+    Argo CD's server-side diff: the API server itself computed the object the apply would produce
+    (defaults, admission, field ownership and removals included), so the two are compared as they are,
+    after the built-in normalization (server-set metadata, status) and the ignore rules.
+    """
+    predicted_obj = _check_object(predicted, "predicted")
+    live_obj = _check_object(live, "live")
+    assert predicted_obj is not None and live_obj is not None
+    key = resourcekey.ResourceKey.of(live_obj)
+    rules = [rule for rule in ignore if rule.matches(key)]
+    warnings: list[str] = []
+    norm_predicted, norm_live = (
+        _prepare(obj, key, rules, status=normalize_status, timeout=jq_timeout, warnings=warnings)
+        for obj in (predicted_obj, live_obj)
+    )
+    modified = not jsonpatch.json_equal(norm_predicted, norm_live)
+    if key.group == "" and key.kind == "Secret":
+        norm_live, norm_predicted = mask_secrets(norm_live, norm_predicted)
+    return ResourceDiff(key, modified, norm_live, norm_predicted, tuple(warnings))

@@ -35,6 +35,7 @@ class Settings:
     tracking_method: str = tracking.METHOD_ANNOTATION
     reconciliation: float = DEFAULT_RECONCILIATION
     jitter: float = DEFAULT_JITTER
+    server_side_diff: bool = False
 
 
 def parse_duration(text: str) -> float:
@@ -74,4 +75,5 @@ def from_configmap(data: Mapping[str, str] | None, *, reconciliation: float | No
         tracking_method=method,
         reconciliation=timeout,
         jitter=jitter,
+        server_side_diff=(data.get("controller.diff.server.side") or "").strip().lower() == "true",
     )

@@ -47,7 +47,7 @@ SYNC_FAILED = "SyncFailed"
 PRUNED = "Pruned"
 PRUNE_SKIPPED = "PruneSkipped"
 
-SSA_MANAGER = "argocd-controller"
+SSA_MANAGER = comparison.SSA_MANAGER
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PARALLELISM = 20
 
