@@ -286,3 +286,37 @@ def test_server_side_diff_sees_what_the_server_would_store(
         what="drift seen",
     )
     assert drifted["status"]["resources"][0]["status"] == "OutOfSync"
+
+
+def test_respect_ignore_differences_keeps_ignored_live_values(
+    sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    name = unique("respect")
+    repo.commit({"app/cm.yaml": configmap("settings", {"color": "blue", "size": "1"})})
+    app = application(
+        name,
+        repo.url,
+        "app",
+        namespace=name,
+        sync_options=["CreateNamespace=true", "RespectIgnoreDifferences=true"],
+    )
+    app["spec"]["ignoreDifferences"] = [{"kind": "ConfigMap", "jsonPointers": ["/data/color"]}]
+    create_app(sim_cluster, app)
+    wait_app(sim_cluster, name, synced_healthy, controller=controller)
+    path = f"/api/v1/namespaces/{name}/configmaps/settings"
+    with sim_cluster.client() as client:
+        response = client.patch(
+            path, json={"data": {"color": "red"}}, headers={"Content-Type": "application/merge-patch+json"}
+        )
+        assert response.status_code == 200
+    second = repo.commit({"app/cm.yaml": configmap("settings", {"color": "blue", "size": "2"})})
+    wait_app(
+        sim_cluster,
+        name,
+        lambda a: a["status"]["sync"].get("revision") == second and synced_healthy(a),
+        controller=controller,
+        what="second commit synced",
+    )
+    live = get(sim_cluster, path)
+    assert live is not None and live["data"] == {"color": "red", "size": "2"}

@@ -112,6 +112,7 @@ class Comparison:
     conditions: list[Obj]
     images: list[str]
     failed: bool = False
+    ignore_rules: list[diff.IgnoreRule] = dataclasses.field(default_factory=list)
 
     @property
     def source_type(self) -> str:
@@ -477,6 +478,7 @@ async def compare(
         health=app_health,
         conditions=conditions,
         images=images,
+        ignore_rules=ignore,
     )
 
 

@@ -147,6 +147,7 @@ class ApplicationController:
         self._levels: dict[str, int] = {}
         self._repo_apps: dict[str, set[str]] = {}
         self._app_repos: dict[str, set[str]] = {}
+        self._local_repo: dict[str, bool] = {}
         self._applied: dict[str, dict[tuple[str, str, str, str, str], str]] = {}
         self._retry_at: dict[str, float] = {}
         # The resourceVersion of this process's last operation-state write per app: an operation step
@@ -289,16 +290,23 @@ class ApplicationController:
         for key in list(self._repo_apps.get(url, ())):
             self.request_refresh(key, LEVEL_LATEST)
 
+    def _is_local_repo(self, url: str) -> bool:
+        found = self._local_repo.get(url)
+        if found is None:
+            try:
+                found = bool(url) and self.env.repo_cache.location(url).is_local
+            except GitOpsError:
+                found = False
+            if len(self._local_repo) > 10_000:
+                self._local_repo.clear()
+            self._local_repo[url] = found
+        return found
+
     def _watch_repos(self, key: str, app: Mapping[str, Any]) -> None:
         sources, _ = comparison.app_sources(app)
-        urls = set()
-        for source in sources:
-            url = source.get("repoURL") or ""
-            try:
-                if url and self.env.repo_cache.location(url).is_local:
-                    urls.add(url)
-            except GitOpsError:
-                continue
+        urls = {url for s in sources if self._is_local_repo(url := s.get("repoURL") or "")}
+        if urls == self._app_repos.get(key):
+            return
         old = self._app_repos.get(key, set())
         for url in old - urls:
             self._repo_apps.get(url, set()).discard(key)

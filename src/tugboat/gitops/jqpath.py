@@ -177,3 +177,14 @@ def delete(value: Any, expression: str, *, timeout: float = DEFAULT_TIMEOUT) -> 
     if len(results) > 1:
         raise JqEvaluationError("JQ patch returned multiple objects")
     return results[0]
+
+
+def paths(value: Any, expression: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[list[str | int]]:
+    """The paths (lists of keys and indexes) that ``expression`` selects in ``value`` (jq's ``path()``).
+
+    Raises :class:`JqEvaluationError` like :func:`delete`.
+    """
+    results = _HELPER.run(f"[path({expression})]", value, timeout)
+    if len(results) != 1 or not isinstance(results[0], list):
+        raise JqEvaluationError("JQ path expression did not return a list of paths")
+    return [p for p in results[0] if isinstance(p, list)]

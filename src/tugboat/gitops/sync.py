@@ -25,7 +25,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tugboat.gitops import clustercache, comparison, health, hooks, ordering, resourcekey, syncoptions
+from tugboat.gitops import (
+    clustercache,
+    comparison,
+    health,
+    hooks,
+    ordering,
+    resourcekey,
+    respectignore,
+    syncoptions,
+)
 from tugboat.kube import errors as kube_errors
 from tugboat.kube import kinds, strategicmerge
 from tugboat.kube.client import Client, Obj
@@ -602,6 +611,12 @@ class SyncContext:
         """Apply a task's target; returns kubectl's verb (created, configured, unchanged)."""
         assert task.target is not None
         target = jsondata.clone(task.target)
+        if (
+            task.live is not None
+            and not task.is_hook
+            and syncoptions.resource_enabled(target, syncoptions.RESPECT_IGNORE_DIFFERENCES, self.options)
+        ):
+            target = respectignore.respect(target, task.live, self.compared.ignore_rules)
         name = task.key.name
         namespace = task.key.namespace or None
         if not kind.namespaced:
