@@ -320,3 +320,45 @@ def test_respect_ignore_differences_keeps_ignored_live_values(
     )
     live = get(sim_cluster, path)
     assert live is not None and live["data"] == {"color": "red", "size": "2"}
+
+
+def test_automated_prune_refuses_to_empty_an_app_unless_allow_empty(
+    sim_cluster: ClusterProcess, controller: ControllerProcess, tmp_path: Path
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    guarded, allowed = unique("guarded"), unique("allowempty")
+    repo.commit({"app/a.yaml": configmap("a", {"x": "1"}), "app/README.md": "manifests\n"})
+    create_app(
+        sim_cluster, application(guarded, repo.url, "app", namespace=guarded, automated={"prune": True})
+    )
+    create_app(
+        sim_cluster,
+        application(
+            allowed, repo.url, "app", namespace=allowed, automated={"prune": True, "allowEmpty": True}
+        ),
+    )
+    for name in (guarded, allowed):
+        wait_app(sim_cluster, name, synced_healthy, controller=controller)
+    empty = repo.commit({"app/a.yaml": None})
+    app = wait_app(
+        sim_cluster,
+        guarded,
+        lambda a: any(c["type"] == "SyncError" for c in a["status"].get("conditions", [])),
+        controller=controller,
+        what="SyncError condition",
+    )
+    assert app["status"]["conditions"][0]["message"] == "auto-sync will wipe out all resources"
+    assert status_of(app)[0] == "OutOfSync"
+    assert get(sim_cluster, f"/api/v1/namespaces/{guarded}/configmaps/a") is not None
+    wait_app(
+        sim_cluster,
+        allowed,
+        lambda a: (
+            a["status"]["sync"].get("revision") == empty
+            and synced_healthy(a)
+            and not a["status"]["resources"]
+        ),
+        controller=controller,
+        what="emptied",
+    )
+    assert get(sim_cluster, f"/api/v1/namespaces/{allowed}/configmaps/a") is None
