@@ -9,59 +9,20 @@ given (``tugboat up`` passes it, so an orphaned controller never lingers).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tugboat.cli import controllerproc
 from tugboat.gitops import controller
 from tugboat.kube import errors as kube_errors
-from tugboat.kube.client import Client
 from tugboat.localcluster import server
 
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "argocd-controller"
-
-
-async def _stdin_closed() -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.read(4096):
-        pass
-
-
-async def run(
-    kubeconfig: Path | None, options: controller.ControllerOptions, *, exit_with_parent: bool
-) -> None:
-    client = Client.from_kubeconfig(kubeconfig, field_manager=FIELD_MANAGER)
-    ctl = controller.ApplicationController(client, options)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    watchers: list[asyncio.Task[None]] = []
-    if exit_with_parent:
-        parent = asyncio.create_task(_stdin_closed())
-        parent.add_done_callback(lambda _: stop.set())
-        watchers.append(parent)
-    running = asyncio.create_task(ctl.run())
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (running, stopping, *watchers):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await client.close()
-    if running.done() and not running.cancelled() and running.exception() is not None:
-        raise running.exception()  # type: ignore[misc]
 
 
 def gitops_controller(
@@ -85,12 +46,7 @@ def gitops_controller(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the GitOps controller: Applications synced from Git with Argo CD's semantics."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx2", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    controllerproc.configure_logging(verbose)
     options = controller.ControllerOptions(
         namespace=namespace,
         state_dir=state_dir or server.default_state_dir() / "gitops",
@@ -100,7 +56,14 @@ def gitops_controller(
         self_heal_backoff=self_heal_backoff,
     )
     try:
-        asyncio.run(run(kubeconfig, options, exit_with_parent=exit_with_parent))
+        asyncio.run(
+            controllerproc.run(
+                kubeconfig,
+                lambda client: controller.ApplicationController(client, options).run(),
+                field_manager=FIELD_MANAGER,
+                exit_with_parent=exit_with_parent,
+            )
+        )
     except kube_errors.KubeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

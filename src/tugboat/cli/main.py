@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from tugboat import __version__
-from tugboat.cli import appcmd, gitopscmd
+from tugboat.cli import appcmd, gitopscmd, rolloutcmd, rolloutsctlcmd
 from tugboat.localcluster import server
 from tugboat.localcluster.controllers.base import SimulationOptions
 
@@ -28,7 +28,9 @@ app = typer.Typer(
 cluster_app = typer.Typer(help="The embedded local cluster.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
 app.command("gitops-controller")(gitopscmd.gitops_controller)
+app.command("rollouts-controller")(rolloutsctlcmd.rollouts_controller)
 app.add_typer(appcmd.app_cli, name="app")
+app.add_typer(rolloutcmd.rollout_cli, name="rollout")
 
 console = Console(stderr=True)
 
@@ -108,9 +110,10 @@ def up(
     port: Annotated[int, typer.Option(help="Local cluster port; 0 picks a free one.")] = 6443,
     nodes: Annotated[int, typer.Option(help="Number of simulated nodes.")] = 3,
     gitops: Annotated[bool, typer.Option(help="Run the GitOps controller.")] = True,
+    rollouts: Annotated[bool, typer.Option(help="Run the rollout controller.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Start everything Tugboat has in the foreground: the local cluster and the GitOps controller."""
+    """Start everything Tugboat has in the foreground: the local cluster and the controllers."""
     _configure_logging(verbose)
     state = state_dir or server.default_state_dir()
     companions = []
@@ -125,6 +128,18 @@ def up(
                 "{kubeconfig}",
                 "--state-dir",
                 str(state / "gitops"),
+                "--exit-with-parent",
+            ]
+        )
+    if rollouts:
+        companions.append(
+            [
+                sys.executable,
+                "-m",
+                "tugboat.cli.main",
+                "rollouts-controller",
+                "--kubeconfig",
+                "{kubeconfig}",
                 "--exit-with-parent",
             ]
         )

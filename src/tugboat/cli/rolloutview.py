@@ -1,0 +1,782 @@
+"""How ``tugboat rollout …`` shows Rollouts: the ``get`` summary and tree, the ``list`` table, status lines.
+
+:mod:`tugboat.cli.rolloutcmd` reads objects from the cluster; everything it prints is built here, by pure
+functions from plain dicts (a Rollout, its ReplicaSets and their Pods as the API returns them) to rich
+``Text``. The layout, icons, tags and the client-side phase are those of ``kubectl argo rollouts``
+(research/rollouts.md §2.3, §3), so a user of either tool reads the same screen; keeping them pure lets
+the screens be tested without a cluster, with a fixed clock.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from tugboat.cli import appview
+from tugboat.localcluster import tables
+
+Obj = Mapping[str, Any]
+
+HASH_LABEL = "rollouts-pod-template-hash"
+REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+WORKLOAD_GENERATION_ANNOTATION = "rollout.argoproj.io/workload-generation"
+SCALE_DOWN_DEADLINE_ANNOTATION = "scale-down-deadline"
+
+ICON_ROLLOUT = "⟳"
+ICON_REVISION = "#"
+ICON_REPLICASET = "⧉"
+ICON_POD = "□"
+ICON_WAITING = "◷"
+ICON_PROGRESSING = "◌"
+ICON_WARNING = "⚠"
+ICON_UNKNOWN = "?"
+ICON_OK = "✔"
+ICON_BAD = "✖"
+ICON_PAUSED = "॥"
+ICON_NEUTRAL = "•"
+
+DONE_PHASES = frozenset({"Healthy", "Degraded"})
+
+_KEY_WIDTH = 17  # the header's "%-17s%v" lines
+_PAD = 2  # spaces between tree/list columns (a tabwriter with padding 2)
+_ROLE_ORDER = ("stable", "canary", "active", "preview", "ping", "pong")  # INFO column order
+_IMAGE_TAG_ORDER = ("canary", "stable", "active", "preview", "ping", "pong")  # Images line order
+_STYLES = {
+    ICON_WAITING: "yellow",
+    ICON_PROGRESSING: "bright_blue",
+    ICON_WARNING: "red",
+    ICON_UNKNOWN: "yellow",
+    ICON_OK: "green",
+    ICON_BAD: "red",
+    "canary": "yellow",
+    "stable": "green",
+    "active": "green",
+    "preview": "bright_blue",
+    "ping": "bright_blue",
+    "pong": "bright_blue",
+}
+_ROLLOUT_ICONS = {
+    "Progressing": ICON_PROGRESSING,
+    "Error": ICON_WARNING,
+    "InvalidSpec": ICON_WARNING,
+    "Paused": ICON_PAUSED,
+    "Healthy": ICON_OK,
+    "Degraded": ICON_BAD,
+    "Unknown": ICON_UNKNOWN,
+    "ScaledDown": ICON_NEUTRAL,
+}
+_REPLICASET_ICONS = {
+    "Progressing": ICON_PROGRESSING,
+    "Healthy": ICON_OK,
+    "ReplicaFailure": ICON_BAD,
+    "ScaledDown": ICON_NEUTRAL,
+}
+_POD_ICONS = {
+    "Pending": ICON_PROGRESSING,
+    "Terminating": ICON_PROGRESSING,
+    "ContainerCreating": ICON_PROGRESSING,
+    "Running": ICON_OK,
+    "Completed": ICON_OK,
+    "Failed": ICON_BAD,
+    "InvalidImageName": ICON_BAD,
+    "CrashLoopBackOff": ICON_BAD,
+    "ImagePullBackOff": ICON_WARNING,
+    "RegistryUnavailable": ICON_WARNING,
+    "Unknown": ICON_UNKNOWN,
+}
+
+
+# ------------------------------------------------------------------------------------------ fields
+
+
+def _int(value: Any, default: int = 0) -> int:
+    """An integer field (``default`` when missing or not a number; JSON may give floats)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return int(value)
+
+
+def name_of(obj: Obj) -> str:
+    return appview.text(obj, "metadata", "name")
+
+
+def pod_template_hash(obj: Obj) -> str:
+    """The ``rollouts-pod-template-hash`` label of a ReplicaSet (or Pod)."""
+    return appview.text(obj, "metadata", "labels", HASH_LABEL)
+
+
+def revision_of(obj: Obj) -> int:
+    """The ``rollout.argoproj.io/revision`` annotation as a number (0 when missing or malformed)."""
+    try:
+        return int(appview.text(obj, "metadata", "annotations", REVISION_ANNOTATION))
+    except ValueError:
+        return 0
+
+
+def desired_replicas(ro: Obj) -> int:
+    """``spec.replicas``, defaulting to 1 like the controller."""
+    return _int(appview.field(ro, "spec", "replicas"), 1)
+
+
+def strategy(ro: Obj) -> str:
+    """``Canary``, ``BlueGreen`` or ``unknown`` (what ``list`` prints when there is no strategy)."""
+    if isinstance(appview.field(ro, "spec", "strategy", "canary"), Mapping):
+        return "Canary"
+    if isinstance(appview.field(ro, "spec", "strategy", "blueGreen"), Mapping):
+        return "BlueGreen"
+    return "unknown"
+
+
+def canary_steps(ro: Obj) -> list[Mapping[str, Any]]:
+    return appview.items(ro, "spec", "strategy", "canary", "steps")
+
+
+def current_step(ro: Obj) -> tuple[Mapping[str, Any] | None, int | None]:
+    """The canary step being run and its index; ``(None, index)`` once all steps are done, and
+    ``(None, None)`` without canary steps."""
+    steps = canary_steps(ro)
+    if strategy(ro) != "Canary" or not steps:
+        return None, None
+    index = _int(appview.field(ro, "status", "currentStepIndex"))
+    if index >= len(steps):
+        return None, index
+    return steps[index], index
+
+
+def max_weight(ro: Obj) -> int:
+    """The weight that means "all traffic": 100 unless traffic routing sets ``maxTrafficWeight``."""
+    value = appview.field(ro, "spec", "strategy", "canary", "trafficRouting", "maxTrafficWeight")
+    return _int(value, 100)
+
+
+def set_weight(ro: Obj) -> int:
+    """The canary weight the current step asks for (0 once aborted): the last ``setWeight`` up to and
+    including the current step, or the full weight when no step is running."""
+    if appview.field(ro, "status", "abort") is True:
+        return 0
+    step, index = current_step(ro)
+    if step is None or index is None:
+        return max_weight(ro)
+    steps = canary_steps(ro)
+    for i in range(index, -1, -1):
+        if steps[i].get("setWeight") is not None:
+            return _int(steps[i]["setWeight"])
+    return 0
+
+
+def step_text(ro: Obj) -> str:
+    """``index/len(steps)`` for a canary with steps whose index is known, else ``""``."""
+    index = appview.field(ro, "status", "currentStepIndex")
+    steps = canary_steps(ro)
+    if strategy(ro) != "Canary" or index is None or not steps:
+        return ""
+    return f"{_int(index)}/{len(steps)}"
+
+
+# ------------------------------------------------------------------------------------------- phase
+
+
+def generation_observed(ro: Obj) -> bool:
+    """Whether the controller has seen the current spec. ``status.observedGeneration`` is a string;
+    anything non-numeric, or a number above ``metadata.generation``, is a legacy hash and counts."""
+    try:
+        observed = int(appview.text(ro, "status", "observedGeneration"))
+    except ValueError:
+        return True
+    generation = _int(appview.field(ro, "metadata", "generation"))
+    return observed > generation or observed == generation
+
+
+def _workload_generation_observed(ro: Obj) -> bool:
+    wanted = appview.text(ro, "metadata", "annotations", WORKLOAD_GENERATION_ANNOTATION)
+    if not wanted or not isinstance(appview.field(ro, "spec", "workloadRef"), Mapping):
+        return True
+    try:
+        return int(appview.text(ro, "status", "workloadObservedGeneration")) == int(wanted)
+    except ValueError:
+        return True
+
+
+def is_unpausing(ro: Obj) -> bool:
+    """The user cleared the controller's pause conditions; the controller has not reacted yet."""
+    return appview.field(ro, "status", "controllerPause") is True and not appview.items(
+        ro, "status", "pauseConditions"
+    )
+
+
+def phase(ro: Obj) -> tuple[str, str]:
+    """The phase and message a client shows: a spec not yet observed and a pending unpause first, then
+    the controller's ``status.phase``/``message``, else (old controllers) the phase computed here."""
+    if not generation_observed(ro):
+        return "Progressing", "waiting for rollout spec update to be observed"
+    if is_unpausing(ro):
+        return "Progressing", "waiting for rollout to unpause"
+    if not _workload_generation_observed(ro):
+        return "Progressing", "waiting for rollout spec update to be observed for the reference workload"
+    current = appview.text(ro, "status", "phase")
+    if current:
+        return current, appview.text(ro, "status", "message")
+    return calculate_phase(ro)
+
+
+def calculate_phase(ro: Obj) -> tuple[str, str]:
+    """The controller's phase computation (research/rollouts.md §2.3), for statuses written without one."""
+    status = appview.field(ro, "status") or {}
+    for condition in appview.items(status, "conditions"):
+        if condition.get("type") == "InvalidSpec":
+            return "Degraded", f"InvalidSpec: {appview.text(condition, 'message')}"
+        if condition.get("reason") in ("RolloutAborted", "ProgressDeadlineExceeded"):
+            return "Degraded", f"{condition['reason']}: {appview.text(condition, 'message')}"
+    if appview.field(ro, "spec", "paused") is True:
+        return "Paused", "manually paused"
+    pauses = appview.items(status, "pauseConditions")
+    if pauses:
+        return "Paused", appview.text(pauses[0], "reason")
+    restart_at = appview.parse_time(appview.text(ro, "spec", "restartAt"))
+    if restart_at is not None and restart_at != appview.parse_time(appview.text(status, "restartedAt")):
+        return "Progressing", "rollout is restarting"
+    updated = _int(status.get("updatedReplicas"))
+    if updated < desired_replicas(ro):
+        return "Progressing", "more replicas need to be updated"
+    if _int(status.get("availableReplicas")) < updated:
+        return "Progressing", "updated replicas are still becoming available"
+    current_hash, stable = appview.text(status, "currentPodHash"), appview.text(status, "stableRS")
+    kind = strategy(ro)
+    if kind == "BlueGreen":
+        active = appview.text(status, "blueGreen", "activeSelector")
+        if not active or active != current_hash:
+            return "Progressing", "active service cutover pending"
+        if not stable or stable != current_hash:
+            if _waiting_for_post_promotion_analysis(ro):
+                return "Progressing", "waiting for analysis to complete"
+            return "Progressing", "waiting for post-promotion verification to complete"
+    elif kind == "Canary":
+        routed = isinstance(appview.field(ro, "spec", "strategy", "canary", "trafficRouting"), Mapping)
+        if not routed and _int(status.get("replicas")) > updated:
+            return "Progressing", "old replicas are pending termination"
+        if not stable or stable != current_hash:
+            return "Progressing", "waiting for all steps to complete"
+    return "Healthy", ""
+
+
+def _waiting_for_post_promotion_analysis(ro: Obj) -> bool:
+    if appview.field(ro, "spec", "strategy", "blueGreen", "postPromotionAnalysis") is None:
+        return False
+    run_phase = appview.text(ro, "status", "blueGreen", "postPromotionAnalysisRunStatus", "status")
+    return run_phase not in ("Successful", "Failed", "Error", "Inconclusive")
+
+
+def rollout_icon(status: str) -> str:
+    return _ROLLOUT_ICONS.get(status, " ")
+
+
+def status_line(status: str, message: str) -> str:
+    """``Status - Message``, or the bare status when there is no message (what ``status`` prints)."""
+    return f"{status} - {message}" if message else status
+
+
+# -------------------------------------------------------------------------------------------- info
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """One Pod row of the tree."""
+
+    name: str
+    status: str
+    icon: str
+    ready: str
+    restarts: int
+    created: str
+
+
+@dataclass(frozen=True)
+class ReplicaSetInfo:
+    """One ReplicaSet of a Rollout, with the roles it plays (``stable``, ``canary``, ``active``, …)."""
+
+    name: str
+    uid: str
+    revision: int
+    status: str
+    icon: str
+    replicas: int
+    available: int
+    images: tuple[str, ...]
+    roles: frozenset[str]
+    scale_down_deadline: str
+    created: str
+    pods: tuple[PodInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class RolloutInfo:
+    """Everything ``get`` shows about a Rollout."""
+
+    name: str
+    namespace: str
+    status: str
+    message: str
+    icon: str
+    strategy: str
+    step: str
+    set_weight: str
+    actual_weight: str
+    desired: int
+    current: int
+    updated: int
+    ready: int
+    available: int
+    created: str
+    replicasets: tuple[ReplicaSetInfo, ...]
+
+
+def replicaset_status(rs: Obj) -> str:
+    """``Progressing`` (spec not observed, or fewer available than wanted), ``ReplicaFailure``,
+    ``ScaledDown`` (0 wanted) or ``Healthy``."""
+    spec_replicas = appview.field(rs, "spec", "replicas")
+    wanted = _int(spec_replicas) if spec_replicas is not None else None
+    generation = _int(appview.field(rs, "metadata", "generation"))
+    if generation > _int(appview.field(rs, "status", "observedGeneration")):
+        return "Progressing"
+    for condition in appview.items(rs, "status", "conditions"):
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return "ReplicaFailure"
+    if wanted is not None and _int(appview.field(rs, "status", "availableReplicas")) < wanted:
+        return "Progressing"
+    if wanted == 0:
+        return "ScaledDown"
+    return "Healthy"
+
+
+def replicaset_roles(ro: Obj, rs: Obj) -> frozenset[str]:
+    """What a ReplicaSet is to its Rollout: stable/canary (and ping/pong), or stable/active/preview."""
+    rs_hash = pod_template_hash(rs)
+    stable = appview.text(ro, "status", "stableRS")
+    roles: set[str] = set()
+    kind = strategy(ro)
+    if kind == "Canary":
+        ping_pong = isinstance(appview.field(ro, "spec", "strategy", "canary", "pingPong"), Mapping)
+        stable_is_ping = appview.text(ro, "status", "canary", "stablePingPong") == "ping"
+        if stable == rs_hash:
+            roles.add("stable")
+            if ping_pong:
+                roles.add("ping" if stable_is_ping else "pong")
+        elif appview.text(ro, "status", "currentPodHash") == rs_hash:
+            roles.add("canary")
+            if ping_pong:
+                roles.add("pong" if stable_is_ping else "ping")
+    elif kind == "BlueGreen":
+        if stable == rs_hash:
+            roles.add("stable")
+        if appview.text(ro, "status", "blueGreen", "activeSelector") == rs_hash:
+            roles.add("active")
+        elif appview.text(ro, "status", "blueGreen", "previewSelector") == rs_hash:
+            roles.add("preview")
+    return frozenset(roles)
+
+
+def pod_status(pod: Obj) -> tuple[str, int, int]:
+    """``(status, ready containers, restarts)`` of a Pod, the way ``kubectl get pods`` words its STATUS."""
+    reason = appview.text(pod, "status", "reason") or appview.text(pod, "status", "phase")
+    init_specs = appview.items(pod, "spec", "initContainers")
+    sidecars = {appview.text(c, "name") for c in init_specs if c.get("restartPolicy") == "Always"}
+    restarts = 0
+    initializing = False
+    init_statuses = appview.items(pod, "status", "initContainerStatuses")
+    for index, container in enumerate(init_statuses):
+        restarts += _int(container.get("restartCount"))
+        terminated = appview.field(container, "state", "terminated")
+        waiting_reason = appview.text(container, "state", "waiting", "reason")
+        if isinstance(terminated, Mapping) and _int(terminated.get("exitCode")) == 0:
+            continue
+        if isinstance(terminated, Mapping):
+            reason = "Init:" + _terminated_reason(terminated)
+            initializing = True
+        elif appview.text(container, "name") in sidecars and container.get("started") is True:
+            if container.get("ready") is True:
+                continue
+        elif waiting_reason and waiting_reason != "PodInitializing":
+            reason = f"Init:{waiting_reason}"
+            initializing = True
+        else:
+            reason = f"Init:{index}/{len(init_specs)}"
+            initializing = True
+        break
+    ready = 0
+    if not initializing:
+        restarts = 0
+        running = False
+        for container in reversed(appview.items(pod, "status", "containerStatuses")):
+            restarts += _int(container.get("restartCount"))
+            waiting_reason = appview.text(container, "state", "waiting", "reason")
+            terminated = appview.field(container, "state", "terminated")
+            if waiting_reason:
+                reason = waiting_reason
+            elif isinstance(terminated, Mapping):
+                reason = appview.text(terminated, "reason") or _terminated_reason(terminated)
+            elif container.get("ready") is True and isinstance(
+                appview.field(container, "state", "running"), Mapping
+            ):
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            reason = "Running"
+    if appview.field(pod, "metadata", "deletionTimestamp"):
+        reason = "Unknown" if appview.text(pod, "status", "reason") == "NodeLost" else "Terminating"
+    return reason, ready, restarts
+
+
+def _terminated_reason(terminated: Mapping[str, Any]) -> str:
+    if terminated.get("reason"):
+        return str(terminated["reason"])
+    if _int(terminated.get("signal")):
+        return f"Signal:{_int(terminated.get('signal'))}"
+    return f"ExitCode:{_int(terminated.get('exitCode'))}"
+
+
+def pod_icon(status: str) -> str:
+    if status.startswith("Init:"):
+        return ICON_PROGRESSING
+    if status.startswith(("Signal:", "ExitCode:")):
+        return ICON_BAD
+    if status.endswith("Error") or status.startswith("Err"):
+        return ICON_WARNING
+    return _POD_ICONS.get(status, " ")
+
+
+def pod_info(pod: Obj) -> PodInfo:
+    status, ready, restarts = pod_status(pod)
+    total = len(appview.items(pod, "spec", "containers"))
+    return PodInfo(
+        name=name_of(pod),
+        status=status,
+        icon=pod_icon(status),
+        ready=f"{ready}/{total}",
+        restarts=restarts,
+        created=appview.text(pod, "metadata", "creationTimestamp"),
+    )
+
+
+def _owner_uids(obj: Obj) -> set[str]:
+    return {appview.text(ref, "uid") for ref in appview.items(obj, "metadata", "ownerReferences")}
+
+
+def replicaset_infos(ro: Obj, replicasets: Iterable[Obj], pods: Iterable[Obj]) -> tuple[ReplicaSetInfo, ...]:
+    """The Rollout's ReplicaSets (those it owns), newest revision first, each with its Pods (oldest first)."""
+    uid = appview.text(ro, "metadata", "uid")
+    owned = [rs for rs in replicasets if uid and uid in _owner_uids(rs)]
+    pods_by_owner: dict[str, list[Obj]] = {}
+    for pod in pods:
+        for owner in _owner_uids(pod):
+            pods_by_owner.setdefault(owner, []).append(pod)
+    infos = []
+    for rs in owned:
+        rs_uid = appview.text(rs, "metadata", "uid")
+        children = sorted(
+            pods_by_owner.get(rs_uid, []),
+            key=lambda p: (appview.text(p, "metadata", "creationTimestamp"), name_of(p)),
+        )
+        status = replicaset_status(rs)
+        infos.append(
+            ReplicaSetInfo(
+                name=name_of(rs),
+                uid=rs_uid,
+                revision=revision_of(rs),
+                status=status,
+                icon=_REPLICASET_ICONS.get(status, " "),
+                replicas=_int(appview.field(rs, "status", "replicas")),
+                available=_int(appview.field(rs, "status", "availableReplicas")),
+                images=tuple(appview.text(c, "image") for c in _containers(rs)),
+                roles=replicaset_roles(ro, rs),
+                scale_down_deadline=appview.text(
+                    rs, "metadata", "annotations", SCALE_DOWN_DEADLINE_ANNOTATION
+                ),
+                created=appview.text(rs, "metadata", "creationTimestamp"),
+                pods=tuple(pod_info(p) for p in children),
+            )
+        )
+    return tuple(sorted(infos, key=lambda i: (-i.revision, i.name)))
+
+
+def _containers(rs: Obj) -> list[Mapping[str, Any]]:
+    return appview.items(rs, "spec", "template", "spec", "containers")
+
+
+def _actual_weight(ro: Obj, replicasets: Sequence[ReplicaSetInfo]) -> str:
+    step, _ = current_step(ro)
+    if step is None:
+        return str(max_weight(ro))
+    available = _int(appview.field(ro, "status", "availableReplicas"))
+    if available <= 0:
+        return "0"
+    if not isinstance(appview.field(ro, "spec", "strategy", "canary", "trafficRouting"), Mapping):
+        weight = "0"
+        for rs in replicasets:
+            if "canary" in rs.roles:
+                weight = str(rs.available * max_weight(ro) // available)
+        return weight
+    weights = appview.field(ro, "status", "canary", "weights")
+    if isinstance(weights, Mapping):
+        return str(_int(appview.field(weights, "canary", "weight")))
+    return str(set_weight(ro))
+
+
+def rollout_info(ro: Obj, replicasets: Iterable[Obj] = (), pods: Iterable[Obj] = ()) -> RolloutInfo:
+    """What ``get`` shows, from the Rollout and the ReplicaSets and Pods of its namespace."""
+    status, message = phase(ro)
+    infos = replicaset_infos(ro, replicasets, pods)
+    kind = strategy(ro)
+    canary = kind == "Canary"
+    return RolloutInfo(
+        name=name_of(ro),
+        namespace=appview.text(ro, "metadata", "namespace"),
+        status=status,
+        message=message,
+        icon=rollout_icon(status),
+        strategy=kind,
+        step=step_text(ro),
+        set_weight=str(set_weight(ro)) if canary else "",
+        actual_weight=_actual_weight(ro, infos) if canary else "",
+        desired=desired_replicas(ro),
+        current=_int(appview.field(ro, "status", "replicas")),
+        updated=_int(appview.field(ro, "status", "updatedReplicas")),
+        ready=_int(appview.field(ro, "status", "readyReplicas")),
+        available=_int(appview.field(ro, "status", "availableReplicas")),
+        created=appview.text(ro, "metadata", "creationTimestamp"),
+        replicasets=infos,
+    )
+
+
+def images(info: RolloutInfo) -> list[tuple[str, tuple[str, ...]]]:
+    """``(image, tags)`` of the ReplicaSets that run Pods, sorted by image; an image run by several
+    ReplicaSets gets the (sorted) union of their tags."""
+    found: dict[str, tuple[str, ...]] = {}
+    for rs in info.replicasets:
+        if rs.replicas <= 0:
+            continue
+        tags = tuple(tag for tag in _IMAGE_TAG_ORDER if tag in rs.roles)
+        for image in rs.images:
+            if image in found:
+                found[image] = tuple(sorted(set(found[image]) | set(tags)))
+            else:
+                found[image] = tags
+    return sorted(found.items())
+
+
+# ------------------------------------------------------------------------------------------ output
+
+
+def age(created: str, now: datetime.datetime) -> str:
+    moment = appview.parse_time(created)
+    if moment is None:
+        return ""
+    return tables.human_duration((now - moment).total_seconds())
+
+
+def scale_down_delay(deadline: str, now: datetime.datetime) -> str:
+    """Time left before a ReplicaSet in its scale-down delay is scaled down, or ``passed``."""
+    moment = appview.parse_time(deadline)
+    if moment is None:
+        return ""
+    if moment < now:
+        return "passed"
+    return tables.human_duration((moment - now).total_seconds())
+
+
+def _styled(value: str, style_key: str | None = None) -> Text:
+    """``value`` in the colour upstream gives to ``style_key`` (default: to ``value`` itself)."""
+    style = _STYLES.get(style_key if style_key is not None else value)
+    return Text().append(value, style=style)
+
+
+def _joined(parts: Sequence[Text], separator: str) -> Text:
+    out = Text()
+    for i, part in enumerate(parts):
+        if i:
+            out.append(separator)
+        out.append_text(part)
+    return out
+
+
+def _status_cell(icon: str, status: str) -> Text:
+    return _styled(icon).append(f" {status}")
+
+
+def tabulate(rows: Sequence[Sequence[Text | str]]) -> Text:
+    """Rows of cells as aligned columns two spaces apart (the last column unpadded), like Go's
+    ``tabwriter`` with padding 2, keeping each cell's styles."""
+    cells = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+    columns = max((len(row) for row in cells), default=0)
+    widths = [
+        max((len(row[i].plain) for row in cells if i < len(row) - 1), default=0) for i in range(columns)
+    ]
+    out = Text()
+    for n, row in enumerate(cells):
+        if n:
+            out.append("\n")
+        for i, cell in enumerate(row):
+            out.append_text(cell)
+            if i < len(row) - 1:
+                out.append(" " * (widths[i] - len(cell.plain) + _PAD))
+    return out
+
+
+def _prefixes(is_last: bool, sub_prefix: str) -> tuple[str, str]:
+    if is_last:
+        return sub_prefix + "└──", sub_prefix + "   "
+    return sub_prefix + "├──", sub_prefix + "│  "
+
+
+def _key_line(key: str, value: Text | str) -> Text:
+    line = Text(f"{key:<{_KEY_WIDTH}}")
+    line.append_text(value if isinstance(value, Text) else Text(value))
+    return line
+
+
+def _image_text(image: str, tags: Sequence[str]) -> Text:
+    out = Text(image)
+    if tags:
+        out.append(" (").append_text(_joined([_styled(tag) for tag in tags], ", ")).append(")")
+    return out
+
+
+def summary(info: RolloutInfo) -> Text:
+    """The header of ``get``: name, status, strategy (with canary step and weights), images, replicas."""
+    lines = [
+        _key_line("Name:", info.name),
+        _key_line("Namespace:", info.namespace),
+        _key_line("Status:", _status_cell(info.icon, info.status)),
+    ]
+    if info.message:
+        lines.append(_key_line("Message:", info.message))
+    lines.append(_key_line("Strategy:", info.strategy))
+    if info.strategy == "Canary":
+        lines += [
+            _key_line("  Step:", info.step),
+            _key_line("  SetWeight:", info.set_weight),
+            _key_line("  ActualWeight:", info.actual_weight),
+        ]
+    for i, (image, tags) in enumerate(images(info)):
+        lines.append(_key_line("Images:" if i == 0 else "", _image_text(image, tags)))
+    lines.append(Text("Replicas:"))
+    for key, value in (
+        ("Desired", info.desired),
+        ("Current", info.current),
+        ("Updated", info.updated),
+        ("Ready", info.ready),
+        ("Available", info.available),
+    ):
+        lines.append(_key_line(f"  {key}:", str(value)))
+    return _joined(lines, "\n")
+
+
+def _replicaset_rows(
+    rs: ReplicaSetInfo, prefix: str, sub_prefix: str, now: datetime.datetime
+) -> list[list[Text]]:
+    roles = [role for role in _ROLE_ORDER if role in rs.roles]
+    info_cells = [_styled(role) for role in roles]
+    if rs.scale_down_deadline:
+        info_cells.append(Text(f"delay:{scale_down_delay(rs.scale_down_deadline, now)}"))
+    name = Text(f"{prefix}{ICON_REPLICASET} ").append_text(_styled(rs.name, roles[0] if roles else ""))
+    status = _status_cell(rs.icon, rs.status)
+    rows = [[name, Text("ReplicaSet"), status, Text(age(rs.created, now)), _joined(info_cells, ",")]]
+    for i, pod in enumerate(rs.pods):
+        pod_prefix, _ = _prefixes(i == len(rs.pods) - 1, sub_prefix)
+        pod_info_text = f"ready:{pod.ready}" + (f",restarts:{pod.restarts}" if pod.restarts > 0 else "")
+        rows.append(
+            [
+                Text(f"{pod_prefix}{ICON_POD} {pod.name}"),
+                Text("Pod"),
+                _status_cell(pod.icon, pod.status),
+                Text(age(pod.created, now)),
+                Text(pod_info_text),
+            ]
+        )
+    return rows
+
+
+def tree(info: RolloutInfo, now: datetime.datetime) -> Text:
+    """``NAME KIND STATUS AGE INFO``: the Rollout, its revisions (newest first), their ReplicaSets and
+    their Pods."""
+    rows: list[list[Text]] = [[Text(h) for h in ("NAME", "KIND", "STATUS", "AGE", "INFO")]]
+    rows.append(
+        [
+            Text(f"{ICON_ROLLOUT} {info.name}"),
+            Text("Rollout"),
+            _status_cell(info.icon, info.status),
+            Text(age(info.created, now)),
+            Text(""),
+        ]
+    )
+    revisions = sorted({rs.revision for rs in info.replicasets}, reverse=True)
+    for n, revision in enumerate(revisions):
+        prefix, sub_prefix = _prefixes(n == len(revisions) - 1, "")
+        label = Text(f"{prefix}{ICON_REVISION} revision:{revision}")
+        rows.append([label, Text(""), Text(" "), Text(""), Text("")])
+        members = [rs for rs in info.replicasets if rs.revision == revision]
+        for i, rs in enumerate(members):
+            child_prefix, child_sub = _prefixes(i == len(members) - 1, sub_prefix)
+            rows += _replicaset_rows(rs, child_prefix, child_sub, now)
+    return tabulate(rows)
+
+
+def detail(info: RolloutInfo, now: datetime.datetime) -> Text:
+    """Everything ``get`` prints: the summary, a blank line, the tree."""
+    return summary(info).append("\n\n").append_text(tree(info, now))
+
+
+# ------------------------------------------------------------------------------------------- lists
+
+LIST_HEADERS = (
+    "NAME",
+    "STRATEGY",
+    "STATUS",
+    "STEP",
+    "SET-WEIGHT",
+    "READY",
+    "DESIRED",
+    "UP-TO-DATE",
+    "AVAILABLE",
+)
+# Values are padded to about their header's width, as upstream does, so that lines printed one by one
+# (by a watch) still line up.
+_LIST_WIDTHS = (10, 9, 12, 4, 10, 5, 7, 10, 9)
+
+
+def list_row(ro: Obj) -> list[str]:
+    """One ``list`` row: name, strategy, client-side status, step, desired canary weight, ready/current,
+    desired, up-to-date and available replicas."""
+    kind = strategy(ro)
+    status, _ = phase(ro)
+    ready = _int(appview.field(ro, "status", "readyReplicas"))
+    current = _int(appview.field(ro, "status", "replicas"))
+    values = [
+        name_of(ro),
+        kind,
+        status,
+        step_text(ro) or "-",
+        str(set_weight(ro)) if kind == "Canary" else "-",
+        f"{ready}/{current}",
+        str(desired_replicas(ro)),
+        str(_int(appview.field(ro, "status", "updatedReplicas"))),
+        str(_int(appview.field(ro, "status", "availableReplicas"))),
+    ]
+    return [f"{value:<{width}}" for value, width in zip(values, _LIST_WIDTHS, strict=True)]
+
+
+def list_table(rollouts: Iterable[Obj], *, all_namespaces: bool = False) -> Text:
+    """The ``list`` table (with a NAMESPACE column first for ``-A``)."""
+    headers = list(LIST_HEADERS)
+    rows: list[list[str]] = []
+    for ro in rollouts:
+        row = list_row(ro)
+        if all_namespaces:
+            row.insert(0, f"{appview.text(ro, 'metadata', 'namespace'):<9}")
+        rows.append(row)
+    if all_namespaces:
+        headers.insert(0, "NAMESPACE")
+    return tabulate([headers, *rows])

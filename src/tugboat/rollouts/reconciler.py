@@ -1,0 +1,837 @@
+"""One reconcile of one Rollout: a straight line of idempotent steps, then one status write.
+
+argo-rollouts' ``rollout/`` package shape (research/rollouts.md §2.4): build the context (the Rollout, its
+new, stable and other ReplicaSets), make sure the new ReplicaSet exists, run the strategy (blue-green or
+canary) as steps that change the world and return early, then compute the whole status once - replica
+counts, conditions, pause state, phase and message (§2.3) - and write it with one merge patch to
+``/status``. Abort, retry, promote and pause are requests written into status or spec by clients; the
+controller reads them here. Analysis and experiment steps are seams for the analysis issue: today they
+complete at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tugboat.kube import errors as kube_errors
+from tugboat.kube import kinds, mergepatch
+from tugboat.kube.client import Client, Obj
+from tugboat.rollouts import conditions, crds, defaults, hashing, phase, validation
+from tugboat.rollouts import replicasets as rsutil
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY = "argo-rollouts.argoproj.io/managed-by-rollouts"
+CANARY_PAUSE = "CanaryPauseStep"
+BLUEGREEN_PAUSE = "BlueGreenPause"
+
+EventFunc = Callable[[Obj, str, str, str], None]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: Any) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class Context:
+    """What one reconcile works on, and what it decided."""
+
+    ro: Obj
+    replicasets: list[Obj]
+    services: Callable[[str], Obj | None]
+    now: datetime
+    new_rs: Obj | None = None
+    stable_rs: Obj | None = None
+    others: list[Obj] = field(default_factory=list)
+    status: Obj = field(default_factory=dict)
+    requeue: float | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Obj:
+        return self.ro.get("spec") or {}
+
+    @property
+    def name(self) -> str:
+        return str(self.ro["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.ro["metadata"]["namespace"])
+
+    @property
+    def replicas(self) -> int:
+        return defaults.replicas(self.ro)
+
+    @property
+    def blue_green(self) -> Obj | None:
+        found = (self.spec.get("strategy") or {}).get("blueGreen")
+        return found if isinstance(found, dict) else None
+
+    @property
+    def canary(self) -> Obj | None:
+        found = (self.spec.get("strategy") or {}).get("canary")
+        return found if isinstance(found, dict) else None
+
+    def wake_in(self, seconds: float) -> None:
+        seconds = max(seconds, 0.05)
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+    def event(self, kind: str, reason: str, message: str) -> None:
+        self.events.append((kind, reason, message))
+
+
+class Reconciler:
+    """Reconciles Rollouts with ``client``; ``record`` writes Kubernetes Events."""
+
+    def __init__(self, client: Client, *, record: EventFunc | None = None) -> None:
+        self.client = client
+        self.record = record
+
+    # ------------------------------------------------------------------------------------ entry
+
+    async def reconcile(
+        self, ro: Obj, replicasets: list[Obj], services: Callable[[str], Obj | None], *, now: datetime
+    ) -> float | None:
+        """Bring the cluster one step closer to ``ro``; returns seconds until it wants to look again."""
+        ctx = Context(copy.deepcopy(ro), [copy.deepcopy(r) for r in replicasets], services, now)
+        ctx.status = copy.deepcopy(ro.get("status") or {})
+        problem = validation.validate(ctx.ro)
+        if problem is None:
+            problem = self._check_services(ctx)
+        if problem is not None:
+            self._set_condition(ctx, conditions.INVALID_SPEC, "True", conditions.INVALID_SPEC, problem)
+            await self._write_status(ctx, ro)
+            return 20.0
+        ctx.status["conditions"] = conditions.remove(
+            ctx.status.get("conditions") or [], conditions.INVALID_SPEC
+        )
+        await self._ensure_new_rs(ctx)
+        self._classify(ctx)
+        self._reset_on_change(ctx)
+        self._retry_and_abort_bookkeeping(ctx)
+        if ctx.blue_green is not None:
+            await self._blue_green(ctx)
+        else:
+            await self._canary(ctx)
+        self._progress_deadline(ctx)
+        await self._scale_down_old(ctx)
+        await self._write_status(ctx, ro)
+        for kind, reason, message in ctx.events:
+            if self.record is not None:
+                self.record(ro, kind, reason, message)
+        return ctx.requeue
+
+    # ------------------------------------------------------------------------------------ context
+
+    def _check_services(self, ctx: Context) -> str | None:
+        names = []
+        if ctx.blue_green is not None:
+            names = [ctx.blue_green.get("activeService"), ctx.blue_green.get("previewService")]
+        elif ctx.canary is not None:
+            names = [ctx.canary.get("canaryService"), ctx.canary.get("stableService")]
+        for name in names:
+            if not name:
+                continue
+            svc = ctx.services(name)
+            if svc is None:
+                return f'The Rollout "{ctx.name}" is invalid: spec.strategy: service "{name}" not found'
+            owner = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY)
+            if owner and owner != ctx.name:
+                return f'The Rollout "{ctx.name}" is invalid: Service "{name}" is managed by another Rollout'
+        return None
+
+    async def _ensure_new_rs(self, ctx: Context) -> None:
+        template = ctx.spec.get("template") or {}
+        collisions = ctx.status.get("collisionCount")
+        pod_hash = hashing.pod_template_hash(template, collisions)
+        found = rsutil.find_new(ctx.replicasets, template, pod_hash)
+        top = max((rsutil.revision_of(r) for r in ctx.replicasets), default=0)
+        if found is None:
+            rs = rsutil.build(ctx.ro, template, pod_hash, top + 1)
+            try:
+                created = await self.client.create(kinds.REPLICASET, rs)
+            except kube_errors.ApiError as exc:
+                if not exc.already_exists:
+                    raise
+                existing = await self.client.get(kinds.REPLICASET, rs["metadata"]["name"], ctx.namespace)
+                if rsutil.without_hash(existing["spec"]["template"]) != rsutil.without_hash(template):
+                    # A different template already has this name: change the hash (Kubernetes' way).
+                    ctx.status["collisionCount"] = int(collisions or 0) + 1
+                    ctx.wake_in(0.05)
+                created = existing
+            ctx.replicasets.append(created)
+            ctx.new_rs = created
+            message = conditions.created_message(created["metadata"]["name"])
+            self._set_condition(ctx, conditions.PROGRESSING, "True", conditions.NEW_RS_CREATED, message)
+            ctx.event("Normal", "NewReplicaSetCreated", f"{message} (revision {top + 1})")
+            await self._set_rollout_revision(ctx, top + 1)
+            return
+        ctx.new_rs = found
+        revision = rsutil.revision_of(found)
+        if revision < top:  # back to an older template: it becomes the newest revision
+            history = ((found["metadata"].get("annotations") or {}).get(rsutil.REVISION_HISTORY) or "").split(
+                ","
+            )
+            history = [h for h in history if h] + [str(revision)]
+            patch = {
+                "metadata": {
+                    "annotations": {rsutil.REVISION: str(top + 1), rsutil.REVISION_HISTORY: ",".join(history)}
+                }
+            }
+            ctx.new_rs = await self.client.patch(
+                kinds.REPLICASET, found["metadata"]["name"], patch, namespace=ctx.namespace
+            )
+            await self._set_rollout_revision(ctx, top + 1)
+        elif rsutil.revision_of(ctx.ro) != revision and revision:
+            await self._set_rollout_revision(ctx, revision)
+
+    async def _set_rollout_revision(self, ctx: Context, revision: int) -> None:
+        patch = {"metadata": {"annotations": {rsutil.REVISION: str(revision)}}}
+        try:
+            await self.client.patch(crds.ROLLOUT, ctx.name, patch, namespace=ctx.namespace)
+        except kube_errors.ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    def _classify(self, ctx: Context) -> None:
+        assert ctx.new_rs is not None
+        new_hash = rsutil.hash_of(ctx.new_rs)
+        stable_hash = ctx.status.get("stableRS") or ""
+        ctx.stable_rs = next(
+            (r for r in ctx.replicasets if stable_hash and rsutil.hash_of(r) == stable_hash), None
+        )
+        ctx.others = [r for r in ctx.replicasets if rsutil.hash_of(r) not in (new_hash, stable_hash)]
+        ctx.status["currentPodHash"] = new_hash
+
+    def _reset_on_change(self, ctx: Context) -> None:
+        """A new template (or steps) resets the update: pauses, abort and promoteFull are cleared."""
+        new_hash = ctx.status["currentPodHash"]
+        steps = (ctx.canary or {}).get("steps") or []
+        step_hash = hashing.steps_hash(steps) if ctx.canary is not None else None
+        old_pod = (ctx.ro.get("status") or {}).get("currentPodHash")
+        old_steps = (ctx.ro.get("status") or {}).get("currentStepHash")
+        changed = old_pod is not None and old_pod != new_hash
+        steps_changed = ctx.canary is not None and old_steps is not None and old_steps != step_hash
+        if changed or steps_changed:
+            for key in ("pauseConditions", "controllerPause", "abort", "abortedAt", "promoteFull"):
+                ctx.status.pop(key, None)
+            ctx.status["conditions"] = [
+                c for c in ctx.status.get("conditions") or [] if c.get("reason") != conditions.ROLLOUT_ABORTED
+            ]
+            if ctx.canary is not None:
+                ctx.status["currentStepIndex"] = 0
+            if ctx.blue_green is not None:
+                ctx.status.setdefault("blueGreen", {}).pop("scaleUpPreviewCheckPoint", None)
+            ctx.event(
+                "Normal",
+                "RolloutUpdated",
+                f"Rollout updated to revision {rsutil.revision_of(ctx.new_rs or {})}",
+            )
+        if ctx.canary is not None:
+            ctx.status["currentStepHash"] = step_hash
+            if "currentStepIndex" not in ctx.status and steps:
+                ctx.status["currentStepIndex"] = 0
+            if not steps:
+                ctx.status.pop("currentStepIndex", None)
+            if new_hash == ctx.status.get("stableRS") and steps:
+                ctx.status["currentStepIndex"] = len(steps)
+
+    def _retry_and_abort_bookkeeping(self, ctx: Context) -> None:
+        aborted = bool(ctx.status.get("abort"))
+        fully_promoted = ctx.status.get("stableRS") == ctx.status.get("currentPodHash")
+        if aborted and fully_promoted:
+            ctx.status.pop("abort", None)
+            ctx.status.pop("abortedAt", None)
+            aborted = False
+        was_aborted = bool((ctx.ro.get("status") or {}).get("abortedAt"))
+        if aborted:
+            if not ctx.status.get("abortedAt"):
+                ctx.status["abortedAt"] = _stamp(ctx.now)
+            ctx.status.pop("pauseConditions", None)
+            ctx.status.pop("controllerPause", None)
+            if ctx.canary is not None and (ctx.canary.get("steps") or []):
+                ctx.status["currentStepIndex"] = 0
+            existing = conditions.get(ctx.status, conditions.PROGRESSING) or {}
+            if existing.get("reason") != conditions.ROLLOUT_ABORTED:
+                reason = ""
+                if existing.get("reason") == conditions.PROGRESS_DEADLINE_EXCEEDED:
+                    reason = existing.get("message", "")
+                message = conditions.aborted_message(rsutil.revision_of(ctx.new_rs or {}), reason)
+                self._set_condition(ctx, conditions.PROGRESSING, "False", conditions.ROLLOUT_ABORTED, message)
+                ctx.event("Warning", "RolloutAborted", message)
+        elif was_aborted:
+            ctx.status.pop("abortedAt", None)
+            ctx.status.pop("abort", None)
+            self._set_condition(
+                ctx,
+                conditions.PROGRESSING,
+                "Unknown",
+                conditions.ROLLOUT_RETRY,
+                "Retrying Rollout after abort",
+            )
+
+    # ------------------------------------------------------------------------------------ blue-green
+
+    async def _blue_green(self, ctx: Context) -> None:
+        bg = ctx.blue_green
+        assert bg is not None and ctx.new_rs is not None
+        new_hash = rsutil.hash_of(ctx.new_rs)
+        stable_hash = ctx.status.get("stableRS") or ""
+        aborted = bool(ctx.status.get("abort"))
+        paused = bool(ctx.spec.get("paused"))
+        active_name, preview_name = bg.get("activeService"), bg.get("previewService")
+        if preview_name:
+            await self._point_service(ctx, preview_name, new_hash)
+        initial = not stable_hash or ctx.stable_rs is None
+        promote_full = bool(ctx.status.get("promoteFull"))
+        preview_count = bg.get("previewReplicaCount")
+        bg_status = ctx.status.setdefault("blueGreen", {})
+        if initial:
+            desired_new = ctx.replicas
+        elif aborted:
+            desired_new = rsutil.spec_replicas(ctx.new_rs)
+        elif preview_count is not None and not bg_status.get("scaleUpPreviewCheckPoint") and not promote_full:
+            desired_new = int(preview_count)
+        else:
+            desired_new = ctx.replicas
+        if not paused and new_hash != stable_hash:
+            await self._scale(ctx, ctx.new_rs, desired_new)
+        if ctx.stable_rs is not None and new_hash != stable_hash and not paused:
+            await self._scale(ctx, ctx.stable_rs, ctx.replicas)
+
+        if aborted and not initial:
+            if active_name:
+                await self._point_service(ctx, active_name, stable_hash)
+            await self._abort_scale_down(ctx, defaults.abort_scale_down_delay(ctx.ro))
+            return
+        new_ready = rsutil.available(ctx.new_rs) >= desired_new and rsutil.current(ctx.new_rs) >= desired_new
+        if new_hash == stable_hash:
+            if active_name:
+                await self._point_service(ctx, active_name, new_hash)
+            return
+        if paused or not new_ready:
+            ctx.wake_in(5)
+            return
+        # The pause before promotion (not on the first deploy, nor after promote --full).
+        if not initial and not promote_full:
+            resumed = ctx.status.get("controllerPause") and not ctx.status.get("pauseConditions")
+            auto = defaults.auto_promotion_enabled(ctx.ro)
+            seconds = bg.get("autoPromotionSeconds")
+            if not resumed and (not auto or seconds):
+                pauses = ctx.status.get("pauseConditions") or []
+                current = next((p for p in pauses if p.get("reason") == BLUEGREEN_PAUSE), None)
+                if current is None:
+                    ctx.status["pauseConditions"] = [
+                        *pauses,
+                        {"reason": BLUEGREEN_PAUSE, "startTime": _stamp(ctx.now)},
+                    ]
+                    ctx.status["controllerPause"] = True
+                    ctx.event("Normal", "RolloutPaused", "Rollout is paused (BlueGreenPause)")
+                    if seconds:
+                        ctx.wake_in(float(seconds))
+                    return
+                if seconds:
+                    started = _parse(current.get("startTime")) or ctx.now
+                    left = (started + timedelta(seconds=float(seconds)) - ctx.now).total_seconds()
+                    if left > 0:
+                        ctx.wake_in(left)
+                        return
+                    ctx.status["pauseConditions"] = [p for p in pauses if p is not current] or None
+                else:
+                    return
+        if preview_count is not None and not bg_status.get("scaleUpPreviewCheckPoint"):
+            bg_status["scaleUpPreviewCheckPoint"] = True
+            if int(preview_count) < ctx.replicas:
+                await self._scale(ctx, ctx.new_rs, ctx.replicas)
+                ctx.wake_in(1)
+                return
+        # Promote: switch the active Service, then the new ReplicaSet is stable.
+        if active_name:
+            await self._point_service(ctx, active_name, new_hash)
+        previous = ctx.stable_rs
+        ctx.status["stableRS"] = new_hash
+        for key in ("pauseConditions", "controllerPause", "promoteFull"):
+            ctx.status.pop(key, None)
+        bg_status.pop("scaleUpPreviewCheckPoint", None)
+        ctx.stable_rs = ctx.new_rs
+        if previous is not None:
+            ctx.others.append(previous)
+            await self._set_deadline(ctx, previous, defaults.scale_down_delay(ctx.ro))
+        ctx.event(
+            "Normal",
+            "RolloutCompleted",
+            f"Rollout completed update to revision {rsutil.revision_of(ctx.new_rs)}",
+        )
+
+    # ------------------------------------------------------------------------------------ canary
+
+    def _set_weight(self, ctx: Context) -> int:
+        steps = (ctx.canary or {}).get("steps") or []
+        if ctx.status.get("abort"):
+            return 0
+        index = ctx.status.get("currentStepIndex")
+        if not steps or index is None or index >= len(steps):
+            return 100
+        weight = 0
+        for step in steps[: index + 1]:
+            if "setWeight" in step:
+                weight = int(step["setWeight"])
+        return weight
+
+    async def _canary(self, ctx: Context) -> None:
+        canary = ctx.canary or {}
+        assert ctx.new_rs is not None
+        steps = canary.get("steps") or []
+        new_hash = rsutil.hash_of(ctx.new_rs)
+        stable_hash = ctx.status.get("stableRS") or ""
+        paused = bool(ctx.spec.get("paused"))
+        if canary.get("stableService") and stable_hash:
+            await self._point_service(ctx, canary["stableService"], stable_hash)
+        if canary.get("canaryService"):
+            target = stable_hash if ctx.status.get("abort") and stable_hash else new_hash
+            await self._point_service(ctx, canary["canaryService"], target)
+        if ctx.stable_rs is None or new_hash == stable_hash:
+            # First deploy, or back on the stable template: no steps, just make it whole.
+            if not paused:
+                await self._scale(ctx, ctx.new_rs, ctx.replicas)
+                for old in ctx.others:
+                    await self._scale(ctx, old, 0)
+            if (
+                rsutil.available(ctx.new_rs) >= ctx.replicas
+                and rsutil.spec_replicas(ctx.new_rs) == ctx.replicas
+            ):
+                if ctx.status.get("stableRS") != new_hash:
+                    ctx.event(
+                        "Normal",
+                        "RolloutCompleted",
+                        f"Rollout completed update to revision {rsutil.revision_of(ctx.new_rs)}",
+                    )
+                ctx.status["stableRS"] = new_hash
+                if steps:
+                    ctx.status["currentStepIndex"] = len(steps)
+            else:
+                ctx.wake_in(5)
+            return
+        if ctx.status.get("promoteFull"):
+            ctx.status["currentStepIndex"] = len(steps)
+            ctx.status.pop("pauseConditions", None)
+            ctx.status.pop("controllerPause", None)
+        weight = self._set_weight(ctx)
+        canary_count, stable_count = _weighted_counts(ctx.replicas, weight)
+        if not paused:
+            for old in ctx.others:
+                await self._scale(ctx, old, 0)
+            await self._scale(ctx, ctx.new_rs, canary_count)
+            await self._scale(ctx, ctx.stable_rs, stable_count)
+        if ctx.status.get("abort"):
+            return
+        reached = (
+            rsutil.available(ctx.new_rs) >= canary_count
+            and rsutil.current(ctx.new_rs) == canary_count
+            and rsutil.available(ctx.stable_rs) >= min(stable_count, rsutil.available(ctx.stable_rs))
+            and rsutil.current(ctx.stable_rs) == stable_count
+        )
+        index = ctx.status.get("currentStepIndex")
+        scaled_for = index  # the replica counts above are those of this step's weight
+        while steps and index is not None and index < len(steps) and not paused:
+            step = steps[index]
+            if "setWeight" in step or "setCanaryScale" in step:
+                if index != scaled_for:
+                    ctx.wake_in(0.05)  # scale for this step's weight first
+                    break
+                if not reached:
+                    ctx.wake_in(5)
+                    break
+            elif "pause" in step and not self._pause_done(ctx, step["pause"]):
+                break
+            # analysis, experiment and route steps: completed by the analysis issue's seams (at once today)
+            index += 1
+            ctx.status["currentStepIndex"] = index
+            ctx.event(
+                "Normal",
+                "RolloutStepCompleted",
+                f"Rollout step {index}/{len(steps)} completed ({_describe(step)})",
+            )
+            if "setWeight" in step or "setCanaryScale" in step:
+                break  # the next step starts with the next reconcile, after the new counts are applied
+        if (index is None or index >= len(steps)) and not paused:
+            if (
+                rsutil.available(ctx.new_rs) >= ctx.replicas
+                and rsutil.spec_replicas(ctx.new_rs) == ctx.replicas
+            ):
+                previous = ctx.stable_rs
+                ctx.status["stableRS"] = new_hash
+                ctx.status.pop("promoteFull", None)
+                ctx.stable_rs = ctx.new_rs
+                if previous is not None and previous is not ctx.new_rs:
+                    ctx.others.append(previous)
+                    await self._scale(ctx, previous, 0)
+                if canary.get("stableService"):
+                    await self._point_service(ctx, canary["stableService"], new_hash)
+                ctx.event(
+                    "Normal",
+                    "RolloutCompleted",
+                    f"Rollout completed update to revision {rsutil.revision_of(ctx.new_rs)}",
+                )
+            else:
+                ctx.wake_in(5)
+
+    def _pause_done(self, ctx: Context, pause: Mapping[str, Any]) -> bool:
+        pauses = ctx.status.get("pauseConditions") or []
+        current = next((p for p in pauses if p.get("reason") == CANARY_PAUSE), None)
+        if current is None:
+            if ctx.status.get("controllerPause"):
+                ctx.status.pop("controllerPause", None)  # the user resumed: this pause is over
+                return True
+            ctx.status["pauseConditions"] = [*pauses, {"reason": CANARY_PAUSE, "startTime": _stamp(ctx.now)}]
+            ctx.status["controllerPause"] = True
+            ctx.event("Normal", "RolloutPaused", "Rollout is paused (CanaryPauseStep)")
+            seconds = defaults.pause_duration_seconds(dict(pause or {}))
+            if seconds is not None:
+                ctx.wake_in(seconds)
+            return False
+        seconds = defaults.pause_duration_seconds(dict(pause or {}))
+        if seconds is None:
+            return False
+        started = _parse(current.get("startTime")) or ctx.now
+        left = (started + timedelta(seconds=seconds) - ctx.now).total_seconds()
+        if left > 0:
+            ctx.wake_in(left)
+            return False
+        remaining = [p for p in pauses if p is not current]
+        if remaining:
+            ctx.status["pauseConditions"] = remaining
+        else:
+            ctx.status.pop("pauseConditions", None)
+        ctx.status.pop("controllerPause", None)
+        return True
+
+    # ------------------------------------------------------------------------------------ scaling
+
+    async def _scale(self, ctx: Context, rs: Obj, replicas: int) -> None:
+        replicas = max(0, replicas)
+        annotations = rs["metadata"].get("annotations") or {}
+        if rsutil.spec_replicas(rs) == replicas and annotations.get(rsutil.DESIRED_REPLICAS) == str(
+            ctx.replicas
+        ):
+            return
+        patch: Obj = {
+            "metadata": {"annotations": {rsutil.DESIRED_REPLICAS: str(ctx.replicas)}},
+            "spec": {"replicas": replicas},
+        }
+        if replicas > 0 and annotations.get(rsutil.SCALE_DOWN_DEADLINE):
+            patch["metadata"]["annotations"][rsutil.SCALE_DOWN_DEADLINE] = None
+        before = rsutil.spec_replicas(rs)
+        updated = await self.client.patch(
+            kinds.REPLICASET, rs["metadata"]["name"], patch, namespace=ctx.namespace
+        )
+        rs.clear()
+        rs.update(updated)
+        if before != replicas:
+            verb = "up" if replicas > before else "down"
+            ctx.event(
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {verb} ReplicaSet {rs['metadata']['name']} (revision {rsutil.revision_of(rs)}) "
+                f"from {before} to {replicas}",
+            )
+
+    async def _set_deadline(self, ctx: Context, rs: Obj, delay: int) -> None:
+        if rsutil.deadline_of(rs) is not None or rsutil.spec_replicas(rs) == 0:
+            return
+        deadline = rsutil.stamp(ctx.now + timedelta(seconds=delay))
+        patch = {"metadata": {"annotations": {rsutil.SCALE_DOWN_DEADLINE: deadline}}}
+        updated = await self.client.patch(
+            kinds.REPLICASET, rs["metadata"]["name"], patch, namespace=ctx.namespace
+        )
+        rs.clear()
+        rs.update(updated)
+        ctx.wake_in(delay)
+
+    async def _abort_scale_down(self, ctx: Context, delay: int) -> None:
+        """After an abort, the new ReplicaSet goes once the stable one is whole again (0: never)."""
+        if ctx.new_rs is None or ctx.stable_rs is None or delay == 0:
+            return
+        if rsutil.available(ctx.stable_rs) < ctx.replicas:
+            ctx.wake_in(2)
+            return
+        deadline = rsutil.deadline_of(ctx.new_rs)
+        if deadline is None:
+            await self._set_deadline(ctx, ctx.new_rs, delay)
+        elif deadline <= ctx.now:
+            await self._scale(ctx, ctx.new_rs, 0)
+        else:
+            ctx.wake_in((deadline - ctx.now).total_seconds())
+
+    async def _scale_down_old(self, ctx: Context) -> None:
+        """Old ReplicaSets (neither new nor stable) go to zero at their deadline; history is trimmed."""
+        new_hash, stable_hash = ctx.status.get("currentPodHash"), ctx.status.get("stableRS")
+        for rs in ctx.others:
+            if rsutil.hash_of(rs) in (new_hash, stable_hash) or rsutil.spec_replicas(rs) == 0:
+                continue
+            deadline = rsutil.deadline_of(rs)
+            if deadline is None and ctx.blue_green is not None:
+                await self._set_deadline(ctx, rs, defaults.scale_down_delay(ctx.ro))
+            elif deadline is None or deadline <= ctx.now:
+                await self._scale(ctx, rs, 0)
+            else:
+                ctx.wake_in((deadline - ctx.now).total_seconds())
+        limit = defaults.revision_history_limit(ctx.ro)
+        idle = sorted(
+            (
+                r
+                for r in ctx.replicasets
+                if rsutil.hash_of(r) not in (new_hash, stable_hash)
+                and rsutil.spec_replicas(r) == 0
+                and rsutil.current(r) == 0
+            ),
+            key=rsutil.revision_of,
+        )
+        for rs in idle[: max(0, len(idle) - limit)]:
+            await self.client.delete(kinds.REPLICASET, rs["metadata"]["name"], ctx.namespace)
+
+    async def _point_service(self, ctx: Context, name: str, pod_hash: str) -> None:
+        svc = ctx.services(name)
+        if svc is None or not pod_hash:
+            return
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        annotations = (svc.get("metadata") or {}).get("annotations") or {}
+        if selector.get(rsutil.HASH_LABEL) == pod_hash and annotations.get(MANAGED_BY) == ctx.name:
+            return
+        patch = {
+            "metadata": {"annotations": {MANAGED_BY: ctx.name}},
+            "spec": {"selector": {rsutil.HASH_LABEL: pod_hash}},
+        }
+        await self.client.patch(kinds.SERVICE, name, patch, namespace=ctx.namespace)
+        if selector.get(rsutil.HASH_LABEL) != pod_hash:
+            previous = selector.get(rsutil.HASH_LABEL, "")
+            ctx.event(
+                "Normal",
+                "SwitchService",
+                f"Switched selector for service '{name}' from '{previous}' to '{pod_hash}'",
+            )
+
+    # ------------------------------------------------------------------------------------ status
+
+    def _progress_deadline(self, ctx: Context) -> None:
+        new_rs = ctx.new_rs
+        if new_rs is None:
+            return
+        completed = ctx.status.get("stableRS") == ctx.status.get("currentPodHash")
+        progressing = conditions.get(ctx.status, conditions.PROGRESSING) or {}
+        reason = progressing.get("reason")
+        if completed:
+            if reason not in (conditions.NEW_RS_AVAILABLE,) and rsutil.available(new_rs) >= ctx.replicas:
+                message = conditions.available_message(new_rs["metadata"]["name"])
+                self._set_condition(ctx, conditions.PROGRESSING, "True", conditions.NEW_RS_AVAILABLE, message)
+            return
+        if ctx.status.get("abort") or ctx.spec.get("paused") or ctx.status.get("pauseConditions"):
+            return
+        if reason == conditions.PROGRESS_DEADLINE_EXCEEDED:
+            return
+        # Any change in the replica counts, the step or the stable ReplicaSet is progress.
+        before = ctx.ro.get("status") or {}
+        self._counts(ctx)
+        moved = any(
+            before.get(k) != ctx.status.get(k)
+            for k in (
+                "replicas",
+                "updatedReplicas",
+                "readyReplicas",
+                "availableReplicas",
+                "currentStepIndex",
+                "stableRS",
+            )
+        )
+        if moved or reason not in (
+            conditions.RS_UPDATED,
+            conditions.NEW_RS_CREATED,
+            conditions.ROLLOUT_RETRY,
+        ):
+            message = conditions.progressing_message(new_rs["metadata"]["name"])
+            self._set_condition(
+                ctx, conditions.PROGRESSING, "True", conditions.RS_UPDATED, message, touch=True
+            )
+            progressing = conditions.get(ctx.status, conditions.PROGRESSING) or {}
+        last = _parse(progressing.get("lastUpdateTime")) or ctx.now
+        deadline = last + timedelta(seconds=defaults.progress_deadline(ctx.ro))
+        if ctx.now < deadline:
+            ctx.wake_in((deadline - ctx.now).total_seconds() + 1)
+            return
+        message = conditions.timed_out_message(new_rs["metadata"]["name"])
+        self._set_condition(
+            ctx, conditions.PROGRESSING, "False", conditions.PROGRESS_DEADLINE_EXCEEDED, message
+        )
+        ctx.event("Warning", "RolloutProgressDeadlineExceeded", message)
+        if ctx.spec.get("progressDeadlineAbort"):
+            ctx.status["abort"] = True
+            ctx.status["abortedAt"] = _stamp(ctx.now)
+            ctx.status.pop("pauseConditions", None)
+            ctx.status.pop("controllerPause", None)
+            abort_message = conditions.aborted_message(rsutil.revision_of(new_rs), message)
+            self._set_condition(
+                ctx, conditions.PROGRESSING, "False", conditions.ROLLOUT_ABORTED, abort_message
+            )
+            ctx.event("Warning", "RolloutAborted", abort_message)
+            ctx.wake_in(0.05)
+
+    def _set_condition(
+        self, ctx: Context, kind: str, status: str, reason: str, message: str, *, touch: bool = False
+    ) -> None:
+        existing = conditions.get(ctx.status, kind)
+        if (
+            existing is not None
+            and (existing.get("status"), existing.get("reason"), existing.get("message"))
+            == (status, reason, message)
+            and not touch
+        ):
+            return
+        cond = conditions.new_condition(kind, status, reason, message, now=_stamp(ctx.now))
+        ctx.status["conditions"] = conditions.set_condition(ctx.status.get("conditions") or [], cond)
+
+    def _counts(self, ctx: Context) -> None:
+        status = ctx.status
+        new_rs = ctx.new_rs or {}
+        status["replicas"] = sum(rsutil.current(r) for r in ctx.replicasets)
+        status["updatedReplicas"] = rsutil.current(new_rs)
+        if ctx.blue_green is not None:
+            active_hash = ""
+            active = ctx.services(ctx.blue_green.get("activeService") or "")
+            if active is not None:
+                active_hash = ((active.get("spec") or {}).get("selector") or {}).get(rsutil.HASH_LABEL, "")
+            active_rs = next((r for r in ctx.replicasets if rsutil.hash_of(r) == active_hash), None)
+            status["readyReplicas"] = rsutil.ready(active_rs)
+            status["availableReplicas"] = rsutil.available(active_rs)
+            status["HPAReplicas"] = rsutil.current(active_rs)
+            selector = dict((ctx.spec.get("selector") or {}).get("matchLabels") or {})
+            if active_hash:
+                selector[rsutil.HASH_LABEL] = active_hash
+            bg = status.setdefault("blueGreen", {})
+            if active_hash:
+                bg["activeSelector"] = active_hash
+            preview = ctx.services(ctx.blue_green.get("previewService") or "")
+            preview_hash = ((preview or {}).get("spec") or {}).get("selector", {}).get(rsutil.HASH_LABEL)
+            if preview_hash:
+                bg["previewSelector"] = preview_hash
+        else:
+            status["readyReplicas"] = sum(rsutil.ready(r) for r in ctx.replicasets)
+            status["availableReplicas"] = sum(rsutil.available(r) for r in ctx.replicasets)
+            status["HPAReplicas"] = status["replicas"]
+            selector = dict((ctx.spec.get("selector") or {}).get("matchLabels") or {})
+            weight = (
+                self._set_weight(ctx)
+                if ctx.status.get("stableRS") != ctx.status.get("currentPodHash")
+                else 100
+            )
+            stable_hash = ctx.status.get("stableRS") or ""
+            canary_status = status.setdefault("canary", {})
+            canary_status["weights"] = {
+                "canary": {"weight": weight, "podTemplateHash": ctx.status.get("currentPodHash", "")},
+                "stable": {"weight": 100 - weight, "podTemplateHash": stable_hash},
+            }
+        status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        status["observedGeneration"] = str(ctx.ro["metadata"].get("generation", 0))
+
+    def _final_conditions(self, ctx: Context) -> None:
+        status = ctx.status
+        replicas = ctx.replicas
+        completed = bool(status.get("stableRS")) and status.get("stableRS") == status.get("currentPodHash")
+        available_ok = status.get("availableReplicas", 0) >= replicas
+        self._set_condition(
+            ctx,
+            conditions.AVAILABLE,
+            "True" if available_ok else "False",
+            conditions.AVAILABLE_REASON,
+            "Rollout has minimum availability"
+            if available_ok
+            else "Rollout does not have minimum availability",
+        )
+        self._set_condition(
+            ctx,
+            conditions.COMPLETED,
+            "True" if completed else "False",
+            conditions.ROLLOUT_COMPLETED,
+            conditions.ROLLOUT_COMPLETED,
+        )
+        paused = bool(ctx.spec.get("paused") or status.get("pauseConditions"))
+        if paused:
+            self._set_condition(
+                ctx, conditions.PAUSED, "True", conditions.ROLLOUT_PAUSED, "Rollout is paused"
+            )
+        elif conditions.get(status, conditions.PAUSED) is not None:
+            self._set_condition(
+                ctx, conditions.PAUSED, "False", conditions.ROLLOUT_PAUSED, "Rollout is resumed"
+            )
+        healthy = (
+            completed
+            and not paused
+            and status.get("updatedReplicas") == replicas
+            and status.get("availableReplicas", 0) >= replicas
+            and status.get("replicas") == replicas
+        )
+        self._set_condition(
+            ctx,
+            conditions.HEALTHY,
+            "True" if healthy else "False",
+            conditions.ROLLOUT_HEALTHY,
+            "Rollout is healthy" if healthy else "Rollout is not healthy",
+        )
+
+    async def _write_status(self, ctx: Context, original: Obj) -> None:
+        if ctx.new_rs is not None:
+            self._counts(ctx)
+            self._final_conditions(ctx)
+        else:
+            ctx.status["observedGeneration"] = str(ctx.ro["metadata"].get("generation", 0))
+        view = {"spec": ctx.ro.get("spec") or {}, "status": ctx.status, "metadata": ctx.ro["metadata"]}
+        ctx.status["phase"], ctx.status["message"] = phase.calculate_phase(view)
+        ctx.status = {k: v for k, v in ctx.status.items() if v is not None}
+        patch = mergepatch.create(original.get("status") or {}, ctx.status)
+        if not patch:
+            return
+        try:
+            await self.client.patch(
+                crds.ROLLOUT, ctx.name, {"status": patch}, namespace=ctx.namespace, subresource="status"
+            )
+        except kube_errors.ApiError as exc:
+            if not exc.not_found:
+                raise
+
+
+def _weighted_counts(replicas: int, weight: int) -> tuple[int, int]:
+    """Canary and stable replica counts approximating ``weight`` percent without a traffic router: at
+    least one of each while 0 < weight < 100 (research/rollouts.md §1.3)."""
+    if weight <= 0:
+        return 0, replicas
+    if weight >= 100:
+        return replicas, 0
+    canary = math.ceil(replicas * weight / 100)
+    stable = replicas - canary
+    if replicas > 1:
+        canary = max(canary, 1)
+        stable = max(stable, 1)
+    else:
+        canary, stable = 1, 1  # one replica: both run while the weight is partial (a surge of one)
+    return canary, stable
+
+
+def _describe(step: Mapping[str, Any]) -> str:
+    for key, value in step.items():
+        return f"{key}: {value}" if not isinstance(value, dict) else key
+    return ""
