@@ -174,3 +174,151 @@ def test_seed_blue_green_success_then_rollback_without_touching_git(
         ["git", "-C", str(repo.path), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout
     assert head.strip() == n2_commit
+
+
+def canary_manifests(image: str) -> dict[str, str]:
+    rollout = f"""apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: main
+        image: {image}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+      scaleDownDelaySeconds: 2
+      abortScaleDownDelaySeconds: 2
+      trafficRouting:
+        nginx:
+          stableIngress: web
+      steps:
+      - setWeight: 20
+      - pause: {{}}
+"""
+    services = "\n---\n".join(
+        f"""apiVersion: v1
+kind: Service
+metadata:
+  name: {svc}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"""
+        for svc in ("web-canary", "web-stable")
+    )
+    ingress = """apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: web.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service: {name: web-stable, port: {number: 80}}
+"""
+    return {"app/rollout.yaml": rollout, "app/services.yaml": services, "app/ingress.yaml": ingress}
+
+
+def run_cli(cluster: ClusterProcess, *args: str) -> str:
+    from typer.testing import CliRunner
+
+    from tugboat.cli.main import app
+
+    result = CliRunner().invoke(app, [*args, "--kubeconfig", str(cluster.kubeconfig)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def canary_weight(cluster: ClusterProcess, namespace: str) -> str | None:
+    ingress = get(cluster, f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/web-web-canary")
+    if ingress is None:
+        return None
+    return ingress["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/canary-weight")
+
+
+def test_seed_canary_with_nginx_promote_then_manual_abort(
+    sim_cluster: ClusterProcess, controllers: ControllerProcess, tmp_path: Path
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    name = unique("seed-canary")
+    repo.commit(canary_manifests("demo:v1"), message="N")
+    create_app(sim_cluster, application(name, repo.url, "app", namespace=name))
+    wait_app(
+        sim_cluster, name, lambda a: status_of(a) == ("Synced", "Healthy"), controller=controllers, timeout=90
+    )
+    n = rollout_status(sim_cluster, name, "web")["stableRS"]
+
+    # (1) N+1: paused at 20 % (the Application shows Suspended), promoted, then Synced + Healthy.
+    n1_commit = repo.commit(canary_manifests("demo:v2"), message="N+1")
+    wait_app(
+        sim_cluster,
+        name,
+        lambda a: (
+            a["status"]["sync"].get("revision") == n1_commit and status_of(a) == ("Synced", "Suspended")
+        ),
+        controller=controllers,
+        timeout=90,
+        what="N+1 paused at the first step",
+    )
+    assert canary_weight(sim_cluster, name) == "20"
+    run_cli(sim_cluster, "rollout", "promote", "web", "-n", name)
+    wait_app(
+        sim_cluster,
+        name,
+        lambda a: (
+            status_of(a) == ("Synced", "Healthy")
+            and rollout_status(sim_cluster, name, "web").get("stableRS") not in (None, n)
+        ),
+        controller=controllers,
+        timeout=90,
+        what="N+1 promoted",
+    )
+    n1 = rollout_status(sim_cluster, name, "web")["stableRS"]
+    assert canary_weight(sim_cluster, name) == "0"
+
+    # (2) N+2: paused at 20 %, aborted by hand: traffic back on N+1, Synced + Degraded, Git unchanged.
+    n2_commit = repo.commit(canary_manifests("demo:v3"), message="N+2")
+    wait_app(
+        sim_cluster,
+        name,
+        lambda a: (
+            a["status"]["sync"].get("revision") == n2_commit and status_of(a) == ("Synced", "Suspended")
+        ),
+        controller=controllers,
+        timeout=90,
+        what="N+2 paused",
+    )
+    run_cli(sim_cluster, "rollout", "abort", "web", "-n", name)
+    app = wait_app(
+        sim_cluster,
+        name,
+        lambda a: status_of(a) == ("Synced", "Degraded"),
+        controller=controllers,
+        timeout=60,
+        what="N+2 aborted: Synced + Degraded",
+    )
+    status = rollout_status(sim_cluster, name, "web")
+    assert str(status["message"]).startswith("RolloutAborted: Rollout aborted update to revision 3")
+    assert status["stableRS"] == n1 and canary_weight(sim_cluster, name) == "0"
+    svc = get(sim_cluster, f"/api/v1/namespaces/{name}/services/web-canary") or {}
+    assert svc["spec"]["selector"][HASH] == n1  # the canary Service points back at stable
+    history = len(app["status"]["history"])
+    time.sleep(3)
+    later = get_app(sim_cluster, name)
+    assert later is not None and status_of(later) == ("Synced", "Degraded")
+    assert len(later["status"]["history"]) == history

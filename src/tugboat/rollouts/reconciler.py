@@ -22,7 +22,7 @@ from typing import Any
 from tugboat.kube import errors as kube_errors
 from tugboat.kube import kinds, mergepatch
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import conditions, crds, defaults, hashing, phase, validation
+from tugboat.rollouts import conditions, crds, defaults, hashing, phase, trafficrouting, validation
 from tugboat.rollouts import replicasets as rsutil
 
 log = logging.getLogger(__name__)
@@ -125,10 +125,17 @@ class Reconciler:
         self._classify(ctx)
         self._reset_on_change(ctx)
         self._retry_and_abort_bookkeeping(ctx)
-        if ctx.blue_green is not None:
-            await self._blue_green(ctx)
-        else:
-            await self._canary(ctx)
+        try:
+            if ctx.blue_green is not None:
+                await self._blue_green(ctx)
+            else:
+                await self._canary(ctx)
+        except trafficrouting.RouterError as exc:
+            # A router that cannot work (its Ingress or route is missing): reported like an invalid spec.
+            message = f'The Rollout "{ctx.name}" is invalid: {exc}'
+            self._set_condition(ctx, conditions.INVALID_SPEC, "True", conditions.INVALID_SPEC, message)
+            await self._write_status(ctx, ro)
+            return 20.0
         self._progress_deadline(ctx)
         await self._scale_down_old(ctx)
         await self._write_status(ctx, ro)
@@ -433,13 +440,26 @@ class Reconciler:
             ctx.status.pop("pauseConditions", None)
             ctx.status.pop("controllerPause", None)
         weight = self._set_weight(ctx)
-        canary_count, stable_count = _weighted_counts(ctx.replicas, weight)
+        routed = bool(canary.get("trafficRouting"))
+        if routed:
+            canary_count, stable_count = _routed_counts(ctx, canary, weight)
+        else:
+            canary_count, stable_count = _weighted_counts(ctx.replicas, weight)
         if not paused:
             for old in ctx.others:
                 await self._scale(ctx, old, 0)
-            await self._scale(ctx, ctx.new_rs, canary_count)
+            if not (routed and ctx.status.get("abort")):
+                await self._scale(ctx, ctx.new_rs, canary_count)
             await self._scale(ctx, ctx.stable_rs, stable_count)
+        if routed:
+            # Traffic follows the canary only as far as its pods are available (0 on abort).
+            route_weight = weight
+            if weight and rsutil.available(ctx.new_rs) < canary_count:
+                route_weight = _current_weight(ctx)
+            await self._route(ctx, new_hash, stable_hash, route_weight)
         if ctx.status.get("abort"):
+            if routed:
+                await self._abort_scale_down(ctx, defaults.abort_scale_down_delay(ctx.ro))
             return
         reached = (
             rsutil.available(ctx.new_rs) >= canary_count
@@ -481,9 +501,14 @@ class Reconciler:
                 ctx.stable_rs = ctx.new_rs
                 if previous is not None and previous is not ctx.new_rs:
                     ctx.others.append(previous)
-                    await self._scale(ctx, previous, 0)
+                    if routed:  # the router needs time to converge before the old pods go
+                        await self._set_deadline(ctx, previous, defaults.scale_down_delay(ctx.ro))
+                    else:
+                        await self._scale(ctx, previous, 0)
                 if canary.get("stableService"):
                     await self._point_service(ctx, canary["stableService"], new_hash)
+                if routed:
+                    await self._route(ctx, new_hash, new_hash, 0)
                 ctx.event(
                     "Normal",
                     "RolloutCompleted",
@@ -491,6 +516,30 @@ class Reconciler:
                 )
             else:
                 ctx.wake_in(5)
+
+    async def _route(self, ctx: Context, canary_hash: str, stable_hash: str, weight: int) -> None:
+        """Set every configured router to ``weight`` and record it (and its verification) in status."""
+        verified: bool | None = True
+        for router in trafficrouting.routers_for(self.client, ctx.ro):
+            await router.update_hash(canary_hash, stable_hash)
+            await router.set_weight(weight)
+            if await router.verify_weight(weight) is False:
+                verified = False
+        canary = ctx.canary or {}
+        weights: Obj = {
+            "canary": {"weight": weight, "podTemplateHash": canary_hash},
+            "stable": {"weight": 100 - weight, "podTemplateHash": stable_hash},
+        }
+        if canary.get("canaryService"):
+            weights["canary"]["serviceName"] = canary["canaryService"]
+        if canary.get("stableService"):
+            weights["stable"]["serviceName"] = canary["stableService"]
+        if verified is not None:
+            weights["verified"] = verified
+        before = _current_weight(ctx)
+        if before != weight:
+            ctx.event("Normal", "TrafficWeightUpdated", f"Traffic weight updated from {before} to {weight}")
+        ctx.status.setdefault("canary", {})["weights"] = weights
 
     def _pause_done(self, ctx: Context, pause: Mapping[str, Any]) -> bool:
         pauses = ctx.status.get("pauseConditions") or []
@@ -734,17 +783,16 @@ class Reconciler:
             status["availableReplicas"] = sum(rsutil.available(r) for r in ctx.replicasets)
             status["HPAReplicas"] = status["replicas"]
             selector = dict((ctx.spec.get("selector") or {}).get("matchLabels") or {})
-            weight = (
-                self._set_weight(ctx)
-                if ctx.status.get("stableRS") != ctx.status.get("currentPodHash")
-                else 100
-            )
-            stable_hash = ctx.status.get("stableRS") or ""
-            canary_status = status.setdefault("canary", {})
-            canary_status["weights"] = {
-                "canary": {"weight": weight, "podTemplateHash": ctx.status.get("currentPodHash", "")},
-                "stable": {"weight": 100 - weight, "podTemplateHash": stable_hash},
-            }
+            if not (ctx.canary or {}).get("trafficRouting"):
+                # Without a router the weight is what the replica counts approximate.
+                promoted = ctx.status.get("stableRS") == ctx.status.get("currentPodHash")
+                weight = 100 if promoted else self._set_weight(ctx)
+                stable_hash = ctx.status.get("stableRS") or ""
+                canary_status = status.setdefault("canary", {})
+                canary_status["weights"] = {
+                    "canary": {"weight": weight, "podTemplateHash": ctx.status.get("currentPodHash", "")},
+                    "stable": {"weight": 100 - weight, "podTemplateHash": stable_hash},
+                }
         status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         status["observedGeneration"] = str(ctx.ro["metadata"].get("generation", 0))
 
@@ -829,6 +877,38 @@ def _weighted_counts(replicas: int, weight: int) -> tuple[int, int]:
     else:
         canary, stable = 1, 1  # one replica: both run while the weight is partial (a surge of one)
     return canary, stable
+
+
+def _current_weight(ctx: Context) -> int:
+    weights = ((ctx.ro.get("status") or {}).get("canary") or {}).get("weights") or {}
+    return int((weights.get("canary") or {}).get("weight") or 0)
+
+
+def _routed_counts(ctx: Context, canary: Mapping[str, Any], weight: int) -> tuple[int, int]:
+    """Replica counts with a traffic router: the canary gets ``ceil(weight% of replicas)`` (or what
+    ``setCanaryScale`` says), the stable ReplicaSet stays whole unless ``dynamicStableScale``."""
+    replicas = ctx.replicas
+    canary_count = math.ceil(replicas * weight / 100)
+    steps = canary.get("steps") or []
+    index = ctx.status.get("currentStepIndex")
+    if steps and index is not None and not ctx.status.get("abort"):
+        for step in steps[: min(index, len(steps) - 1) + 1]:
+            scale = step.get("setCanaryScale")
+            if not isinstance(scale, dict):
+                continue
+            if scale.get("matchTrafficWeight"):
+                canary_count = math.ceil(replicas * weight / 100)
+            elif scale.get("replicas") is not None:
+                canary_count = int(scale["replicas"])
+            elif scale.get("weight") is not None:
+                canary_count = math.ceil(replicas * int(scale["weight"]) / 100)
+    minimum = int(canary.get("minPodsPerReplicaSet") or 0)
+    if canary_count and minimum:
+        canary_count = max(canary_count, minimum)
+    stable_count = replicas
+    if canary.get("dynamicStableScale") and not ctx.status.get("abort"):
+        stable_count = max(replicas - math.ceil(replicas * weight / 100), 0)
+    return min(canary_count, replicas), stable_count
 
 
 def _describe(step: Mapping[str, Any]) -> str:

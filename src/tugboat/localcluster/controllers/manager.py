@@ -27,6 +27,7 @@ from tugboat.localcluster.controllers import (
     services,
     statefulset,
     traffic,
+    trafficroutes,
     volumes,
 )
 from tugboat.localcluster.controllers.base import Context, Controller, SimulationOptions
@@ -49,6 +50,7 @@ REGISTRY: dict[str, Callable[[Context], Any]] = {
     "volumes": volumes.PersistentVolumeController,
     "publishers": publishers.NamespacePublisher,
     "traffic": traffic.TrafficSimulator,
+    "trafficroutes": trafficroutes.TrafficRouter,
 }
 
 
