@@ -428,14 +428,16 @@ class Progress:
 
     def __init__(self, every: float, *, controller: int, cluster: int) -> None:
         self.every = every
-        self.pids = {"controller": controller, "cluster + simulation": cluster}
+        self.controller, self.server = controller, cluster
         self.started = self.last = time.perf_counter()
         self.cpu = self._sample()
 
     def _sample(self) -> dict[str, float]:
+        children = Path(f"/proc/{self.server}/task/{self.server}/children").read_text().split()
         return {
-            "controller": cpu_seconds(self.pids["controller"]),
-            "cluster + simulation": tree_cpu_seconds(self.pids["cluster + simulation"]),
+            "controller": cpu_seconds(self.controller),
+            "API server": cpu_seconds(self.server),
+            "simulation": sum(tree_cpu_seconds(int(child)) for child in children),
         }
 
     def maybe_report(self, items: list[Obj], done: Callable[[Obj], bool]) -> None:

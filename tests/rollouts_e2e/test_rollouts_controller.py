@@ -327,3 +327,67 @@ def test_canary_example_steps_pause_promote_and_abort(
     wait_rollout(
         sim_cluster, ns, name, phase_is("Paused", "CanaryPauseStep"), what="retried, paused at step 1"
     )
+
+
+@pytest.mark.skipif(EXAMPLES is None, reason="TUGBOAT_EXAMPLES is not set")
+def test_workload_ref_example_follows_the_deployment_template(
+    sim_cluster: ClusterProcess,
+    sim_namespace: str,
+    controller: subprocess.Popen[bytes],
+    kubectl_available: None,
+) -> None:
+    ns, name = sim_namespace, "rollout-ref-deployment"
+    manifest = Path(str(EXAMPLES)) / "examples" / "workload-ref" / "workload-ref.yaml"
+    sim_cluster.kubectl("-n", ns, "apply", "-f", str(manifest))
+    ro = wait_rollout(
+        sim_cluster, ns, name, phase_is("Healthy"), what="the referenced template Healthy", timeout=90
+    )
+    assert ro["status"]["availableReplicas"] == 5
+    assert ro["status"]["workloadObservedGeneration"] == "1"
+    assert ro["metadata"]["annotations"]["rollout.argoproj.io/workload-generation"] == "1"
+    assert "template" not in ro["spec"]  # resolved, never persisted
+    # A new image in the Deployment is a new revision of the Rollout: 20 %, a 10 s pause, then done.
+    sim_cluster.kubectl(
+        "-n", ns, "set", "image", f"deployment/{name}", "rollouts-demo=argoproj/rollouts-demo:green"
+    )
+    ro = wait_rollout(sim_cluster, ns, name, phase_is("Paused", "CanaryPauseStep"), what="paused at 20 %")
+    sets = replicasets(sim_cluster, ns)
+    assert sets[ro["status"]["currentPodHash"]]["spec"]["replicas"] == 1
+    wait_rollout(sim_cluster, ns, name, phase_is("Healthy"), what="green Healthy after the pause", timeout=60)
+
+
+def test_restart_replaces_every_pod(
+    sim_cluster: ClusterProcess,
+    sim_namespace: str,
+    controller: subprocess.Popen[bytes],
+    kubectl_available: None,
+) -> None:
+    ns, name = sim_namespace, "bg-restart"
+    sim_cluster.kubectl("-n", ns, "apply", "-f", "-", input=bluegreen_manifests(name, "demo:v1"))
+    wait_rollout(sim_cluster, ns, name, phase_is("Healthy"), what="Healthy")
+    with sim_cluster.client() as client:
+        before = {p["metadata"]["name"] for p in client.get(f"/api/v1/namespaces/{ns}/pods").json()["items"]}
+    restart_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    sim_cluster.kubectl(
+        "-n",
+        ns,
+        "patch",
+        "rollout",
+        name,
+        "--type",
+        "merge",
+        "-p",
+        f'{{"spec":{{"restartAt":"{restart_at}"}}}}',
+    )
+    ro = wait_rollout(
+        sim_cluster,
+        ns,
+        name,
+        lambda r: (r.get("status") or {}).get("restartedAt") == restart_at,
+        what="restarted",
+    )
+    assert ro["status"]["phase"] in ("Healthy", "Progressing")
+    with sim_cluster.client() as client:
+        pods = client.get(f"/api/v1/namespaces/{ns}/pods").json()["items"]
+    live = {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+    assert len(live) == 2 and not live & before

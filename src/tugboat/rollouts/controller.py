@@ -58,6 +58,7 @@ class RolloutController:
         self.rollouts = informers.Informer(client, crds.ROLLOUT)
         self.replicasets = informers.Informer(client, kinds.REPLICASET, labels=rsutil.HASH_LABEL)
         self.services = informers.Informer(client, kinds.SERVICE)
+        self.deployments = informers.Informer(client, kinds.DEPLOYMENT)
         self.replicasets.add_index("owner", informers.by_owner_uid)
         self.recorder = events.EventRecorder(client, component=COMPONENT)
         self.reconciler = reconciler.Reconciler(client, record=self._record)
@@ -74,9 +75,11 @@ class RolloutController:
         self.rollouts.add_handler(self._rollout_changed)
         self.replicasets.add_handler(self._replicaset_changed)
         self.services.add_handler(self._service_changed)
-        for informer in (self.rollouts, self.replicasets, self.services):
+        self.deployments.add_handler(self._deployment_changed)
+        watched = (self.rollouts, self.replicasets, self.services, self.deployments)
+        for informer in watched:
             informer.start()
-        await asyncio.gather(*(i.wait_synced() for i in (self.rollouts, self.replicasets, self.services)))
+        await asyncio.gather(*(i.wait_synced() for i in watched))
         self.recorder.start()
         worker = asyncio.create_task(
             workqueue.run_workers_and_shutdown(
@@ -96,7 +99,7 @@ class RolloutController:
         await cancel_and_wait(self._tasks)
         with contextlib.suppress(Exception):
             await self.recorder.stop()
-        for informer in (self.rollouts, self.replicasets, self.services):
+        for informer in (self.rollouts, self.replicasets, self.services, self.deployments):
             with contextlib.suppress(Exception):
                 await informer.stop()
 
@@ -130,6 +133,18 @@ class RolloutController:
         name = (obj.get("metadata") or {}).get("name")
         for ro in self.rollouts.objects(namespace):
             if name in _services_of(ro):
+                self.queue.add(informers.object_key(ro))
+
+    def _deployment_changed(self, old: Obj | None, new: Obj | None) -> None:
+        """A Deployment named by a Rollout's ``workloadRef`` changed: its template may have."""
+        obj = new if new is not None else old
+        assert obj is not None
+        meta = obj.get("metadata") or {}
+        if old is not None and new is not None and old.get("spec") == new.get("spec"):
+            return
+        for ro in self.rollouts.objects(meta.get("namespace")):
+            ref = (ro.get("spec") or {}).get("workloadRef") or {}
+            if ref.get("kind") == "Deployment" and ref.get("name") == meta.get("name"):
                 self.queue.add(informers.object_key(ro))
 
     async def _reconcile(self, key: str) -> float | None:

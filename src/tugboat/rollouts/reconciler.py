@@ -28,6 +28,7 @@ from tugboat.rollouts import replicasets as rsutil
 log = logging.getLogger(__name__)
 
 MANAGED_BY = "argo-rollouts.argoproj.io/managed-by-rollouts"
+WORKLOAD_GENERATION = "rollout.argoproj.io/workload-generation"
 CANARY_PAUSE = "CanaryPauseStep"
 BLUEGREEN_PAUSE = "BlueGreenPause"
 
@@ -61,6 +62,7 @@ class Context:
     status: Obj = field(default_factory=dict)
     requeue: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    workload: Obj | None = None
 
     @property
     def spec(self) -> Obj:
@@ -111,7 +113,9 @@ class Reconciler:
         """Bring the cluster one step closer to ``ro``; returns seconds until it wants to look again."""
         ctx = Context(copy.deepcopy(ro), [copy.deepcopy(r) for r in replicasets], services, now)
         ctx.status = copy.deepcopy(ro.get("status") or {})
-        problem = validation.validate(ctx.ro)
+        problem = validation.validate(ro)  # as written: a workloadRef Rollout has no template of its own
+        if problem is None:
+            problem = await self._resolve_workload(ctx)
         if problem is None:
             problem = self._check_services(ctx)
         if problem is not None:
@@ -138,11 +142,102 @@ class Reconciler:
             return 20.0
         self._progress_deadline(ctx)
         await self._scale_down_old(ctx)
+        await self._restart(ctx)
+        await self._scale_down_workload(ctx)
         await self._write_status(ctx, ro)
         for kind, reason, message in ctx.events:
             if self.record is not None:
                 self.record(ro, kind, reason, message)
         return ctx.requeue
+
+    # ------------------------------------------------------------------------------------ workloadRef
+
+    async def _resolve_workload(self, ctx: Context) -> str | None:
+        """``spec.workloadRef``: the template and selector come from a Deployment (never persisted)."""
+        ref = ctx.spec.get("workloadRef")
+        if not isinstance(ref, dict):
+            return None
+        if ref.get("kind") != "Deployment":
+            return f'The Rollout "{ctx.name}" is invalid: spec.workloadRef.kind: only Deployment is supported'
+        deployment = await self.client.get_or_none(kinds.DEPLOYMENT, str(ref.get("name")), ctx.namespace)
+        if deployment is None:
+            return (
+                f'The Rollout "{ctx.name}" is invalid: spec.workloadRef.name: Invalid value: '
+                f'"{ref.get("name")}": deployments.apps "{ref.get("name")}" not found'
+            )
+        spec = ctx.ro.setdefault("spec", {})
+        spec["template"] = copy.deepcopy((deployment.get("spec") or {}).get("template") or {})
+        spec["selector"] = copy.deepcopy((deployment.get("spec") or {}).get("selector") or {})
+        ctx.workload = deployment
+        generation = str((deployment.get("metadata") or {}).get("generation", ""))
+        ctx.status["workloadObservedGeneration"] = generation
+        annotations = ctx.ro["metadata"].get("annotations") or {}
+        if annotations.get(WORKLOAD_GENERATION) != generation:
+            patch = {"metadata": {"annotations": {WORKLOAD_GENERATION: generation}}}
+            await self.client.patch(crds.ROLLOUT, ctx.name, patch, namespace=ctx.namespace)
+        return None
+
+    async def _scale_down_workload(self, ctx: Context) -> None:
+        """``scaleDown: onsuccess|progressively``: the Deployment goes to zero once the Rollout is whole."""
+        ref = ctx.spec.get("workloadRef") or {}
+        deployment = ctx.workload
+        mode = str(ref.get("scaleDown") or "never")
+        if deployment is None or mode == "never" or not (deployment.get("spec") or {}).get("replicas"):
+            return
+        whole = (
+            ctx.status.get("stableRS") == ctx.status.get("currentPodHash")
+            and rsutil.available(ctx.new_rs) >= ctx.replicas
+        )
+        if whole:
+            await self.client.patch(
+                kinds.DEPLOYMENT,
+                deployment["metadata"]["name"],
+                {"spec": {"replicas": 0}},
+                namespace=ctx.namespace,
+            )
+
+    # ------------------------------------------------------------------------------------ restart
+
+    async def _restart(self, ctx: Context) -> None:
+        """``spec.restartAt``: pods created before it are replaced, one ReplicaSet pod at a time."""
+        wanted = ctx.spec.get("restartAt")
+        moment = _parse(wanted)
+        if moment is None or ctx.status.get("restartedAt") == wanted:
+            return
+        if moment > ctx.now:
+            ctx.wake_in((moment - ctx.now).total_seconds())
+            return
+        hashes = [rsutil.hash_of(r) for r in ctx.replicasets if rsutil.spec_replicas(r) > 0]
+        if not hashes:
+            ctx.status["restartedAt"] = wanted
+            return
+        selector = f"{rsutil.HASH_LABEL} in ({','.join(sorted(set(hashes)))})"
+        pods, _ = await self.client.list(kinds.POD, ctx.namespace, labels=selector)
+        old = [
+            p
+            for p in pods
+            if not (p.get("metadata") or {}).get("deletionTimestamp")
+            and (_parse((p.get("metadata") or {}).get("creationTimestamp")) or ctx.now) < moment
+        ]
+        if not old:
+            ctx.status["restartedAt"] = wanted
+            ctx.event("Normal", "RolloutRestarted", "Rollout restarted")
+            return
+        terminating = any((p.get("metadata") or {}).get("deletionTimestamp") for p in pods)
+        if terminating or any(rsutil.available(r) < rsutil.spec_replicas(r) for r in ctx.replicasets):
+            ctx.wake_in(1)
+            return
+        stable = ctx.status.get("stableRS")
+        old.sort(
+            key=lambda p: (
+                p["metadata"].get("labels", {}).get(rsutil.HASH_LABEL) != stable,
+                p["metadata"].get("creationTimestamp", ""),
+            )
+        )
+        victim = old[0]
+        await self.client.delete(kinds.POD, victim["metadata"]["name"], ctx.namespace)
+        ctx.event("Normal", "RestartingPod", f"Restarting pod {victim['metadata']['name']}")
+        ctx.wake_in(1)
 
     # ------------------------------------------------------------------------------------ context
 
