@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/apiserver.py
 	$(BIN)/python bench/localcluster.py
 	$(BIN)/python bench/gitops.py
+	$(BIN)/python bench/rollouts.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

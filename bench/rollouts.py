@@ -424,9 +424,11 @@ async def list_group(client: Client, group: str) -> list[Obj]:
 
 
 class Progress:
-    """Prints, every ``every`` seconds, how many Rollouts are done and who used the CPU meanwhile."""
+    """Prints, every ``every`` seconds, how many Rollouts are done, how many of their ReplicaSets are
+    available (the simulation's side), and who used the CPU meanwhile."""
 
-    def __init__(self, every: float, *, controller: int, cluster: int) -> None:
+    def __init__(self, client: Client, every: float, *, controller: int, cluster: int) -> None:
+        self.client = client
         self.every = every
         self.controller, self.server = controller, cluster
         self.started = self.last = time.perf_counter()
@@ -440,7 +442,7 @@ class Progress:
             "simulation": sum(tree_cpu_seconds(int(child)) for child in children),
         }
 
-    def maybe_report(self, items: list[Obj], done: Callable[[Obj], bool]) -> None:
+    async def maybe_report(self, items: list[Obj], done: Callable[[Obj], bool]) -> None:
         now = time.perf_counter()
         if not self.every or now - self.last < self.every:
             return
@@ -450,9 +452,17 @@ class Progress:
         )
         self.cpu, self.last = cpu, now
         phases = collections.Counter(status_of(ro).get("phase") or "none" for ro in items)
+        sets, _ = await self.client.list(kinds.REPLICASET, labels=HASH_LABEL, all_namespaces=True)
+        available = sum(
+            (rs.get("status") or {}).get("availableReplicas", 0)
+            >= (rs.get("spec") or {}).get("replicas", 0)
+            > 0
+            for rs in sets
+        )
         print(
             f"    {now - self.started:5.1f} s: {len(items)} Rollouts, {sum(done(ro) for ro in items)} done, "
-            f"phases {dict(phases)}; CPU: {usage}",
+            f"phases {dict(phases)}; {available} of {len(sets)} ReplicaSets (all groups) available; "
+            f"CPU: {usage}",
             flush=True,
         )
 
@@ -482,7 +492,7 @@ async def wait_group(
         if len(items) >= count and all(done(ro) for ro in items):
             return first_done
         if progress is not None:
-            progress.maybe_report(items, done)
+            await progress.maybe_report(items, done)
         await asyncio.sleep(interval)
     raise BenchFailure(f"{what}: not reached within {timeout:.0f} s\n{describe_stuck(items, done)}")
 
@@ -596,7 +606,9 @@ async def steady_state(
     for i in range(plan.namespaces):
         await client.create(kinds.NAMESPACE, {"metadata": {"name": f"bench-{i}"}})
     names = [(f"bench-{i % plan.namespaces}", f"steady-{i}") for i in range(count)]
-    progress = Progress(plan.progress, controller=controller, cluster=cluster) if plan.progress else None
+    progress = (
+        Progress(client, plan.progress, controller=controller, cluster=cluster) if plan.progress else None
+    )
     before = cpu_seconds(controller)
     with profiled(controller, plan.profile and plan.profile.with_suffix(".steady.txt")):
         started = time.perf_counter()
@@ -650,7 +662,8 @@ async def steady_state(
         raise BenchFailure(f"steady state: only {still} of {count} Rollouts stayed Healthy")
 
 
-async def update_and_wait_paused(client: Client, namespace: str, names: Sequence[str], image: str) -> None:
+async def update_and_wait_paused(client: Client, *, namespace: str, names: Sequence[str], image: str) -> None:
+    """Change every Rollout's image at once; wait until each update is paused before its promotion."""
     await asyncio.gather(
         *(client.patch(crds.ROLLOUT, name, image_patch(image), namespace=namespace) for name in names)
     )
@@ -721,7 +734,9 @@ async def promote_each(
     namespace: str,
     pid: int,
 ) -> None:
-    await update_and_wait_paused(client, namespace, names, "example/app:v2")
+    """Update to N+1, then per Rollout: promote; the time until its active Service switched to N+1 (and
+    until it is Healthy on N+1)."""
+    await update_and_wait_paused(client, namespace=namespace, names=names, image="example/app:v2")
     for name in names:
         ro = rollouts.latest(name)
         assert ro is not None
@@ -782,7 +797,8 @@ async def abort_each(
     namespace: str,
     pid: int,
 ) -> None:
-    await update_and_wait_paused(client, namespace, names, "example/app:v3")
+    """Update to N+2, then per Rollout: abort; the time until it is Degraded, its active Service on N+1."""
+    await update_and_wait_paused(client, namespace=namespace, names=names, image="example/app:v3")
     for name in names:
         ro = rollouts.latest(name)
         assert ro is not None
@@ -848,7 +864,9 @@ async def burst_update(
         return healthy(ro) and status_of(ro).get("stableRS") != old[f"{namespace}/{ro['metadata']['name']}"]
 
     await settle(controller, window=1.0, quiet=0.05, limit=30.0)
-    progress = Progress(plan.progress, controller=controller, cluster=cluster) if plan.progress else None
+    progress = (
+        Progress(client, plan.progress, controller=controller, cluster=cluster) if plan.progress else None
+    )
     before = cpu_seconds(controller)
     with profiled(controller, plan.profile and plan.profile.with_suffix(".burst.txt")):
         started = time.perf_counter()

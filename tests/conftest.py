@@ -30,6 +30,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess
 
 
 @pytest.fixture(scope="session")
+def argo_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    """A second bare API server, for tests that install Argo's CRDs: ``rollouts.argoproj.io`` would
+    make kubectl's ``rollouts``/``ro`` ambiguous for the conformance tests' own ``Rollout`` CRD."""
+    proc = start_cluster(tmp_path_factory.mktemp("argo-cluster"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
 def sim_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
     """One fully simulated local cluster (3 nodes, every controller) for the session."""
     proc = start_cluster(tmp_path_factory.mktemp("sim-cluster"), simulate=True)

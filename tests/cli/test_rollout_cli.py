@@ -78,6 +78,12 @@ def ensure_crd(cluster: ClusterProcess, crd: dict[str, Any]) -> None:
             time.sleep(0.05)
 
 
+@pytest.fixture(scope="session")
+def cluster(argo_cluster: ClusterProcess) -> ClusterProcess:
+    """Argo's Rollout CRD lives on its own API server (see tests/conftest.py ``argo_cluster``)."""
+    return argo_cluster
+
+
 @pytest.fixture(scope="module")
 def kube(cluster: ClusterProcess) -> ClusterProcess:
     ensure_crd(cluster, ROLLOUT_CRD)

@@ -117,7 +117,7 @@ def test_killed_controller_resumes_the_same_operation(sim_cluster: ClusterProces
     assert len(done["status"]["history"]) == 1
 
 
-def test_tugboat_up_runs_the_gitops_controller(tmp_path: Path) -> None:
+def test_tugboat_up_runs_the_controllers(tmp_path: Path) -> None:
     state = tmp_path / "state"
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
@@ -150,7 +150,10 @@ def test_tugboat_up_runs_the_gitops_controller(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert project is not None, (tmp_path / "up.log").read_text()
         ps = subprocess.run(["ps", "-o", "args=", "--ppid", str(proc.pid)], capture_output=True, text=True)
-        assert "gitops-controller" in ps.stdout
+        assert "gitops-controller" in ps.stdout and "rollouts-controller" in ps.stdout
+        while get(cluster, "/apis/argoproj.io/v1alpha1/rollouts") is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert get(cluster, "/apis/argoproj.io/v1alpha1/rollouts") is not None
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)

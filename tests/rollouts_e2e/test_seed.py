@@ -289,7 +289,10 @@ def test_seed_canary_with_nginx_promote_then_manual_abort(
         what="N+1 promoted",
     )
     n1 = rollout_status(sim_cluster, name, "web")["stableRS"]
-    assert canary_weight(sim_cluster, name) == "0"
+    deadline = time.monotonic() + 10
+    while canary_weight(sim_cluster, name) != "0":  # the router follows within a reconcile or two
+        assert time.monotonic() < deadline, canary_weight(sim_cluster, name)
+        time.sleep(0.1)
 
     # (2) N+2: paused at 20 %, aborted by hand: traffic back on N+1, Synced + Degraded, Git unchanged.
     n2_commit = repo.commit(canary_manifests("demo:v3"), message="N+2")

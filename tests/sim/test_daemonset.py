@@ -107,7 +107,7 @@ def nodes_with_pods(api: Api, expected: set[str]) -> dict[str, list[dict]]:
 
 
 def ds_status(api: Api) -> dict:
-    return api.get("daemonsets", "agent")["status"]
+    return api.get("daemonsets", "agent").get("status") or {}
 
 
 def image_of(pod: dict) -> str:

@@ -510,6 +510,8 @@ class Reconciler:
             await self._point_service(ctx, canary["canaryService"], target)
         if ctx.stable_rs is None or new_hash == stable_hash:
             # First deploy, or back on the stable template: no steps, just make it whole.
+            if canary.get("trafficRouting") and ctx.stable_rs is not None:
+                await self._route(ctx, new_hash, new_hash, 0)  # all traffic on the (one) stable version
             if not paused:
                 await self._scale(ctx, ctx.new_rs, ctx.replicas)
                 for old in ctx.others:
