@@ -447,11 +447,6 @@ async def test_blue_green_promote_full_skips_pause_and_preview_count(h: Harness)
     assert "pauseConditions" not in status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream promoteFull clears the abort (syncRolloutStatusBlueGreen: PromoteFull -> "
-    "RemoveAbort), then switches the active Service; Tugboat stays aborted",
-)
 async def test_blue_green_promote_full_while_aborted_promotes(h: Harness) -> None:
     await bg_deployed(h, autoPromotionEnabled=False)
     rev2 = await bg_update_to_pause(h, 10)
@@ -530,12 +525,6 @@ async def test_blue_green_spec_paused_scales_but_does_not_switch_preview(h: Harn
     assert (await h.replicas())[rev2] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream updates the Service object in memory after switching it, so the same "
-    "reconcile writes blueGreen.activeSelector, the active ReplicaSet's counts and selector, and the "
-    "phase; Tugboat reads them from the Services passed in, one reconcile late",
-)
 async def test_blue_green_status_follows_the_switch_in_the_same_reconcile(h: Harness) -> None:
     await bg_deployed(h, autoPromotionEnabled=False)
     rev2 = await bg_update_to_pause(h, 10)
@@ -626,11 +615,6 @@ async def test_invalid_spec_then_fixed(h: Harness) -> None:
     assert status["phase"] == "Healthy"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream reports a missing or foreign Service as a field error on its own path "
-    "(field.Invalid(spec.strategy.blueGreen.activeService, name, ...)); Tugboat's message lacks it",
-)
 @pytest.mark.parametrize("problem", ["missing", "managed"])
 async def test_invalid_service_messages(h: Harness, problem: str) -> None:
     await h.create(

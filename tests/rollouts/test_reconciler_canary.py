@@ -143,11 +143,6 @@ async def test_canary_scaling_respects_max_surge_and_max_unavailable(
         assert counts[rev1] + counts[rev2] <= replicas + surge, counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: without traffic routing upstream leaves status.canary.weights unset "
-    "(reconcileTrafficRouting sets it to nil); Tugboat writes approximate weights",
-)
 async def test_basic_canary_has_no_traffic_weights(h: Harness) -> None:
     await canary_deployed(h, steps=[{"setWeight": 50}, {"pause": {}}])
     await update(h, 10)
@@ -347,11 +342,6 @@ async def test_new_template_while_aborted_clears_abort(h: Harness) -> None:
     assert await h.selector("canary") == rev3 and await h.selector("stable") == rev1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream promoteFull clears the abort (syncRolloutStatusCanary: PromoteFull -> "
-    "RemoveAbort) and promotes the new version; Tugboat stays aborted with promoteFull set",
-)
 async def test_promote_full_while_aborted_promotes(h: Harness) -> None:
     rev1, rev2 = await canary_aborted(h)
     await h.converge(at(101))
@@ -378,7 +368,6 @@ async def test_back_to_stable_template_is_a_fast_rollback(h: Harness) -> None:
     assert await h.replicas() == {rev1: 10, rev2: 0}
 
 
-@pytest.mark.xfail(strict=True, reason="divergence: no SkipSteps event 'Rollback to stable ReplicaSets'")
 async def test_fast_rollback_event(h: Harness) -> None:
     await canary_deployed(h, steps=[{"setWeight": 50}, {"pause": {}}])
     await update(h, 10)
@@ -387,12 +376,6 @@ async def test_fast_rollback_event(h: Harness) -> None:
     assert ("Normal", "SkipSteps", "Rollback to stable ReplicaSets") in h.events
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream ensureSVCTargets only moves the canary Service to a ReplicaSet with at "
-    "least one available pod (IsReplicaSetPartiallyAvailable); Tugboat points it at the new ReplicaSet "
-    "at once, leaving the canary Service without endpoints",
-)
 async def test_canary_service_waits_for_an_available_canary_pod(h: Harness) -> None:
     rev1 = await canary_deployed(h, services=True, steps=[{"setWeight": 50}, {"pause": {}}])
     rev2 = await update(h, 10)
@@ -575,12 +558,6 @@ async def test_events_of_an_update(h: Harness) -> None:
     assert all(kind == "Normal" for kind, _, _ in h.events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: event messages differ from upstream (NewReplicaSetDetailedMessage, "
-    "RolloutCompletedMessage with hash and reason, CanaryStepString 'pause: 10s') and RolloutResumed is "
-    "never emitted when the controller ends a timed pause",
-)
 async def test_event_messages_match_upstream(h: Harness) -> None:
     await canary_deployed(h, steps=[{"setWeight": 50}, {"pause": {"duration": "10s"}}])
     rev2 = await update(h, 10)

@@ -63,6 +63,11 @@ class Context:
     requeue: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     workload: Obj | None = None
+    switched: dict[str, Obj] = field(default_factory=dict)
+
+    def service(self, name: str) -> Obj | None:
+        """A Service, as this reconcile left it."""
+        return self.switched.get(name) or self.services(name)
 
     @property
     def spec(self) -> Obj:
@@ -242,20 +247,27 @@ class Reconciler:
     # ------------------------------------------------------------------------------------ context
 
     def _check_services(self, ctx: Context) -> str | None:
-        names = []
+        fields: list[tuple[str, Any]] = []
         if ctx.blue_green is not None:
-            names = [ctx.blue_green.get("activeService"), ctx.blue_green.get("previewService")]
+            fields = [
+                ("spec.strategy.blueGreen.activeService", ctx.blue_green.get("activeService")),
+                ("spec.strategy.blueGreen.previewService", ctx.blue_green.get("previewService")),
+            ]
         elif ctx.canary is not None:
-            names = [ctx.canary.get("canaryService"), ctx.canary.get("stableService")]
-        for name in names:
+            fields = [
+                ("spec.strategy.canary.canaryService", ctx.canary.get("canaryService")),
+                ("spec.strategy.canary.stableService", ctx.canary.get("stableService")),
+            ]
+        for path, name in fields:
             if not name:
                 continue
             svc = ctx.services(name)
+            where = f'The Rollout "{ctx.name}" is invalid: {path}: Invalid value: "{name}"'
             if svc is None:
-                return f'The Rollout "{ctx.name}" is invalid: spec.strategy: service "{name}" not found'
+                return f'{where}: service "{name}" not found'
             owner = ((svc.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY)
             if owner and owner != ctx.name:
-                return f'The Rollout "{ctx.name}" is invalid: Service "{name}" is managed by another Rollout'
+                return f'{where}: Service "{name}" is managed by another Rollout'
         return None
 
     async def _ensure_new_rs(self, ctx: Context) -> None:
@@ -281,7 +293,11 @@ class Reconciler:
             ctx.new_rs = created
             message = conditions.created_message(created["metadata"]["name"])
             self._set_condition(ctx, conditions.PROGRESSING, "True", conditions.NEW_RS_CREATED, message)
-            ctx.event("Normal", "NewReplicaSetCreated", f"{message} (revision {top + 1})")
+            ctx.event(
+                "Normal",
+                "NewReplicaSetCreated",
+                f"Created ReplicaSet {created['metadata']['name']} (revision {top + 1})",
+            )
             await self._set_rollout_revision(ctx, top + 1)
             return
         ctx.new_rs = found
@@ -352,9 +368,17 @@ class Reconciler:
             if not steps:
                 ctx.status.pop("currentStepIndex", None)
             if new_hash == ctx.status.get("stableRS") and steps:
+                if (changed or steps_changed) and ctx.status.get("currentStepIndex") != len(steps):
+                    ctx.event("Normal", "SkipSteps", "Rollback to stable ReplicaSets")
                 ctx.status["currentStepIndex"] = len(steps)
 
     def _retry_and_abort_bookkeeping(self, ctx: Context) -> None:
+        if ctx.status.get("promoteFull") and ctx.status.get("abort"):
+            # promote --full ends an abort: the new version is promoted after all.
+            ctx.status.pop("abort", None)
+            ctx.status["conditions"] = [
+                c for c in ctx.status.get("conditions") or [] if c.get("reason") != conditions.ROLLOUT_ABORTED
+            ]
         aborted = bool(ctx.status.get("abort"))
         fully_promoted = ctx.status.get("stableRS") == ctx.status.get("currentPodHash")
         if aborted and fully_promoted:
@@ -475,11 +499,7 @@ class Reconciler:
         if previous is not None:
             ctx.others.append(previous)
             await self._set_deadline(ctx, previous, defaults.scale_down_delay(ctx.ro))
-        ctx.event(
-            "Normal",
-            "RolloutCompleted",
-            f"Rollout completed update to revision {rsutil.revision_of(ctx.new_rs)}",
-        )
+        _completed(ctx, "Completed blue-green update")
 
     # ------------------------------------------------------------------------------------ canary
 
@@ -506,7 +526,9 @@ class Reconciler:
         if canary.get("stableService") and stable_hash:
             await self._point_service(ctx, canary["stableService"], stable_hash)
         if canary.get("canaryService"):
-            target = stable_hash if ctx.status.get("abort") and stable_hash else new_hash
+            target = new_hash
+            if stable_hash and (ctx.status.get("abort") or rsutil.available(ctx.new_rs) < 1):
+                target = stable_hash  # never a Service without endpoints: wait for a canary pod
             await self._point_service(ctx, canary["canaryService"], target)
         if ctx.stable_rs is None or new_hash == stable_hash:
             # First deploy, or back on the stable template: no steps, just make it whole.
@@ -521,11 +543,7 @@ class Reconciler:
                 and rsutil.spec_replicas(ctx.new_rs) == ctx.replicas
             ):
                 if ctx.status.get("stableRS") != new_hash:
-                    ctx.event(
-                        "Normal",
-                        "RolloutCompleted",
-                        f"Rollout completed update to revision {rsutil.revision_of(ctx.new_rs)}",
-                    )
+                    _completed(ctx, "Initial deploy" if ctx.stable_rs is None else "Rollback to stable")
                 ctx.status["stableRS"] = new_hash
                 if steps:
                     ctx.status["currentStepIndex"] = len(steps)
@@ -606,11 +624,7 @@ class Reconciler:
                     await self._point_service(ctx, canary["stableService"], new_hash)
                 if routed:
                     await self._route(ctx, new_hash, new_hash, 0)
-                ctx.event(
-                    "Normal",
-                    "RolloutCompleted",
-                    f"Rollout completed update to revision {rsutil.revision_of(ctx.new_rs)}",
-                )
+                _completed(ctx, f"Completed all {len(steps)} canary steps")
             else:
                 ctx.wake_in(5)
 
@@ -666,6 +680,7 @@ class Reconciler:
         else:
             ctx.status.pop("pauseConditions", None)
         ctx.status.pop("controllerPause", None)
+        ctx.event("Normal", "RolloutResumed", "Rollout is resumed")
         return True
 
     # ------------------------------------------------------------------------------------ scaling
@@ -753,7 +768,7 @@ class Reconciler:
             await self.client.delete(kinds.REPLICASET, rs["metadata"]["name"], ctx.namespace)
 
     async def _point_service(self, ctx: Context, name: str, pod_hash: str) -> None:
-        svc = ctx.services(name)
+        svc = ctx.service(name)
         if svc is None or not pod_hash:
             return
         selector = (svc.get("spec") or {}).get("selector") or {}
@@ -764,7 +779,8 @@ class Reconciler:
             "metadata": {"annotations": {MANAGED_BY: ctx.name}},
             "spec": {"selector": {rsutil.HASH_LABEL: pod_hash}},
         }
-        await self.client.patch(kinds.SERVICE, name, patch, namespace=ctx.namespace)
+        updated = await self.client.patch(kinds.SERVICE, name, patch, namespace=ctx.namespace)
+        ctx.switched[name] = updated  # the status of this very reconcile must see the switch
         if selector.get(rsutil.HASH_LABEL) != pod_hash:
             previous = selector.get(rsutil.HASH_LABEL, "")
             ctx.event(
@@ -858,7 +874,7 @@ class Reconciler:
         status["updatedReplicas"] = rsutil.current(new_rs)
         if ctx.blue_green is not None:
             active_hash = ""
-            active = ctx.services(ctx.blue_green.get("activeService") or "")
+            active = ctx.service(ctx.blue_green.get("activeService") or "")
             if active is not None:
                 active_hash = ((active.get("spec") or {}).get("selector") or {}).get(rsutil.HASH_LABEL, "")
             active_rs = next((r for r in ctx.replicasets if rsutil.hash_of(r) == active_hash), None)
@@ -871,7 +887,7 @@ class Reconciler:
             bg = status.setdefault("blueGreen", {})
             if active_hash:
                 bg["activeSelector"] = active_hash
-            preview = ctx.services(ctx.blue_green.get("previewService") or "")
+            preview = ctx.service(ctx.blue_green.get("previewService") or "")
             preview_hash = ((preview or {}).get("spec") or {}).get("selector", {}).get(rsutil.HASH_LABEL)
             if preview_hash:
                 bg["previewSelector"] = preview_hash
@@ -881,15 +897,12 @@ class Reconciler:
             status["HPAReplicas"] = status["replicas"]
             selector = dict((ctx.spec.get("selector") or {}).get("matchLabels") or {})
             if not (ctx.canary or {}).get("trafficRouting"):
-                # Without a router the weight is what the replica counts approximate.
-                promoted = ctx.status.get("stableRS") == ctx.status.get("currentPodHash")
-                weight = 100 if promoted else self._set_weight(ctx)
-                stable_hash = ctx.status.get("stableRS") or ""
-                canary_status = status.setdefault("canary", {})
-                canary_status["weights"] = {
-                    "canary": {"weight": weight, "podTemplateHash": ctx.status.get("currentPodHash", "")},
-                    "stable": {"weight": 100 - weight, "podTemplateHash": stable_hash},
-                }
+                # Without a router Argo Rollouts records no weights (the replica counts are the split).
+                canary_status = status.get("canary")
+                if isinstance(canary_status, dict):
+                    canary_status.pop("weights", None)
+                    if not canary_status:
+                        status.pop("canary", None)
         status["selector"] = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         status["observedGeneration"] = str(ctx.ro["metadata"].get("generation", 0))
 
@@ -1009,6 +1022,21 @@ def _routed_counts(ctx: Context, canary: Mapping[str, Any], weight: int) -> tupl
 
 
 def _describe(step: Mapping[str, Any]) -> str:
+    """Argo's step string: ``setWeight: 20``, ``pause: 10s``, ``pause`` (indefinite)."""
     for key, value in step.items():
+        if key == "pause":
+            duration = (value or {}).get("duration") if isinstance(value, dict) else None
+            if duration is None:
+                return "pause"
+            return f"pause: {duration}s" if isinstance(duration, int) else f"pause: {duration}"
         return f"{key}: {value}" if not isinstance(value, dict) else key
     return ""
+
+
+def _completed(ctx: Context, reason: str) -> None:
+    rs = ctx.new_rs or {}
+    ctx.event(
+        "Normal",
+        "RolloutCompleted",
+        f"Rollout completed update to revision {rsutil.revision_of(rs)} ({rsutil.hash_of(rs)}): {reason}",
+    )
