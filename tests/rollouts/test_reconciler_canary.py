@@ -231,11 +231,6 @@ async def test_spec_paused_is_manually_paused_and_halts_scaling(h: Harness) -> N
     assert await h.replicas() == {rev1: 5, rev2: 5}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream checkPausedConditions sets Progressing=Unknown/RolloutPaused while paused "
-    "and Unknown/RolloutResumed after; the Paused=False condition keeps the message 'Rollout is paused'",
-)
 async def test_pause_conditions_on_progressing(h: Harness) -> None:
     await canary_deployed(h, steps=[{"setWeight": 50}, {"pause": {}}])
     await update(h, 10)
@@ -254,12 +249,6 @@ async def test_pause_conditions_on_progressing(h: Harness) -> None:
     assert (paused["status"], paused["message"]) == ("False", "Rollout is paused")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: a manual pause (spec.paused) stops the progress deadline clock upstream "
-    "(Progressing=RolloutPaused, then RolloutResumed restarts it); Tugboat counts the paused time and "
-    "goes Degraded right after resume",
-)
 async def test_manual_pause_does_not_count_against_progress_deadline(h: Harness) -> None:
     await canary_deployed(h, steps=[{"setWeight": 50}, {"pause": {}}], progressDeadlineSeconds=60)
     await update(h, 10)
@@ -468,11 +457,6 @@ async def test_progress_deadline_exceeded(h: Harness) -> None:
     assert await h.replicas() == counts  # no abort: nothing moves back
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream leaves ProgressDeadlineExceeded as soon as there is progress again "
-    "(calculateRolloutConditions: RolloutProgressing wins); Tugboat stays Degraded until completion",
-)
 async def test_progress_after_deadline_recovers(h: Harness) -> None:
     _, rev2 = await stuck_canary(h)
     await h.step(at(200))

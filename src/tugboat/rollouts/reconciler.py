@@ -803,11 +803,24 @@ class Reconciler:
                 message = conditions.available_message(new_rs["metadata"]["name"])
                 self._set_condition(ctx, conditions.PROGRESSING, "True", conditions.NEW_RS_AVAILABLE, message)
             return
-        if ctx.status.get("abort") or ctx.spec.get("paused") or ctx.status.get("pauseConditions"):
+        if ctx.status.get("abort"):
             return
-        if reason == conditions.PROGRESS_DEADLINE_EXCEEDED:
+        if ctx.spec.get("paused") or ctx.status.get("pauseConditions"):
+            # A pause stops the clock (checkPausedConditions): Progressing is Unknown while it lasts.
+            if reason != conditions.ROLLOUT_PAUSED:
+                self._set_condition(
+                    ctx, conditions.PROGRESSING, "Unknown", conditions.ROLLOUT_PAUSED, "Rollout is paused"
+                )
             return
-        # Any change in the replica counts, the step or the stable ReplicaSet is progress.
+        if reason == conditions.ROLLOUT_PAUSED:
+            # Resumed: the clock starts again from now.
+            self._set_condition(
+                ctx, conditions.PROGRESSING, "Unknown", conditions.ROLLOUT_RESUMED, "Rollout is resumed"
+            )
+            progressing = conditions.get(ctx.status, conditions.PROGRESSING) or {}
+            reason = progressing.get("reason")
+        # Any change in the replica counts, the step or the stable ReplicaSet is progress (and leaves an
+        # exceeded deadline behind).
         before = ctx.ro.get("status") or {}
         self._counts(ctx)
         moved = any(
@@ -821,10 +834,13 @@ class Reconciler:
                 "stableRS",
             )
         )
+        if reason == conditions.PROGRESS_DEADLINE_EXCEEDED and not moved:
+            return
         if moved or reason not in (
             conditions.RS_UPDATED,
             conditions.NEW_RS_CREATED,
             conditions.ROLLOUT_RETRY,
+            conditions.ROLLOUT_RESUMED,
         ):
             message = conditions.progressing_message(new_rs["metadata"]["name"])
             self._set_condition(
@@ -934,7 +950,7 @@ class Reconciler:
             )
         elif conditions.get(status, conditions.PAUSED) is not None:
             self._set_condition(
-                ctx, conditions.PAUSED, "False", conditions.ROLLOUT_PAUSED, "Rollout is resumed"
+                ctx, conditions.PAUSED, "False", conditions.ROLLOUT_PAUSED, "Rollout is paused"
             )
         healthy = (
             completed
