@@ -509,12 +509,6 @@ async def test_blue_green_spec_paused(h: Harness) -> None:
     assert await h.selector("active") == rev2 and status["phase"] == "Healthy"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream spec.paused halts only the service switches and the pause "
-    "(haltProgress in reconcilePreviewService/reconcileActiveService/reconcileBlueGreenPause); the new "
-    "ReplicaSet is still scaled. Tugboat switches the preview Service and does not scale",
-)
 async def test_blue_green_spec_paused_scales_but_does_not_switch_preview(h: Harness) -> None:
     rev1 = await bg_deployed(h)
     await h.patch_spec({"paused": True, "template": template("demo:2")})
@@ -537,11 +531,6 @@ async def test_blue_green_status_follows_the_switch_in_the_same_reconcile(h: Har
     assert (status["phase"], status["message"]) == ("Healthy", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream shouldFullPromote returns 'Initial deploy' while the active Service has no "
-    "hash selector, so stableRS is set in the first reconcile; Tugboat waits for availability",
-)
 async def test_blue_green_initial_deploy_sets_stable_at_once(h: Harness) -> None:
     await h.create(blue_green_spec(), services=("active", "preview"))
     await h.step(at(0))
@@ -574,12 +563,6 @@ async def test_blue_green_progress_deadline_abort(h: Harness) -> None:
     assert await h.replicas() == {rev1: 3, rev2: 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: a completed rollout that loses pods gets Progressing=True/ReplicaSetNotAvailable "
-    "upstream (becameUnhealthy) and ProgressDeadlineExceeded (Degraded, but never an abort) after the "
-    "deadline; Tugboat stays Progressing 'updated replicas are still becoming available' forever",
-)
 async def test_completed_rollout_losing_pods_times_out_without_abort(h: Harness) -> None:
     rev1 = await bg_deployed(h, spec={"progressDeadlineSeconds": 60, "progressDeadlineAbort": True})
     await h.make_available(rev1, available=1)

@@ -66,12 +66,6 @@ async def test_first_deploy_skips_steps(h: Harness) -> None:
     assert "RolloutCompleted" in h.reasons()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="divergence: upstream shouldFullPromote returns 'Initial deploy' when there is no stable RS and "
-    "sets stableRS in the first reconcile; Tugboat waits for the ReplicaSet to be available, so an update "
-    "made during the first deploy skips all steps",
-)
 async def test_first_deploy_sets_stable_at_once_and_a_quick_update_runs_steps(h: Harness) -> None:
     await h.create(canary_spec(steps=[{"setWeight": 20}, {"pause": {}}]))
     await h.step(at(0))

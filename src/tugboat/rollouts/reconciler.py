@@ -422,7 +422,7 @@ class Reconciler:
         aborted = bool(ctx.status.get("abort"))
         paused = bool(ctx.spec.get("paused"))
         active_name, preview_name = bg.get("activeService"), bg.get("previewService")
-        if preview_name:
+        if preview_name and not paused:  # spec.paused halts the Service switches, not the scaling
             await self._point_service(ctx, preview_name, new_hash)
         initial = not stable_hash or ctx.stable_rs is None
         promote_full = bool(ctx.status.get("promoteFull"))
@@ -436,7 +436,12 @@ class Reconciler:
             desired_new = int(preview_count)
         else:
             desired_new = ctx.replicas
-        if not paused and new_hash != stable_hash:
+        if initial and not stable_hash:
+            # The first deploy has nothing to protect: it is the stable version at once ("Initial deploy").
+            ctx.status["stableRS"] = stable_hash = new_hash
+            ctx.stable_rs = ctx.new_rs
+            _completed(ctx, "Initial deploy")
+        if new_hash != stable_hash or initial:
             await self._scale(ctx, ctx.new_rs, desired_new)
         if ctx.stable_rs is not None and new_hash != stable_hash and not paused:
             await self._scale(ctx, ctx.stable_rs, ctx.replicas)
@@ -530,6 +535,12 @@ class Reconciler:
             if stable_hash and (ctx.status.get("abort") or rsutil.available(ctx.new_rs) < 1):
                 target = stable_hash  # never a Service without endpoints: wait for a canary pod
             await self._point_service(ctx, canary["canaryService"], target)
+        if ctx.stable_rs is None and not stable_hash:
+            # The first deploy has nothing to protect: it is the stable version at once ("Initial deploy").
+            ctx.status["stableRS"] = stable_hash = new_hash
+            if steps:
+                ctx.status["currentStepIndex"] = len(steps)
+            _completed(ctx, "Initial deploy")
         if ctx.stable_rs is None or new_hash == stable_hash:
             # First deploy, or back on the stable template: no steps, just make it whole.
             if canary.get("trafficRouting") and ctx.stable_rs is not None:
@@ -799,9 +810,34 @@ class Reconciler:
         progressing = conditions.get(ctx.status, conditions.PROGRESSING) or {}
         reason = progressing.get("reason")
         if completed:
-            if reason not in (conditions.NEW_RS_AVAILABLE,) and rsutil.available(new_rs) >= ctx.replicas:
-                message = conditions.available_message(new_rs["metadata"]["name"])
-                self._set_condition(ctx, conditions.PROGRESSING, "True", conditions.NEW_RS_AVAILABLE, message)
+            if rsutil.available(new_rs) >= ctx.replicas:
+                if reason != conditions.NEW_RS_AVAILABLE:
+                    message = conditions.available_message(new_rs["metadata"]["name"])
+                    self._set_condition(
+                        ctx, conditions.PROGRESSING, "True", conditions.NEW_RS_AVAILABLE, message
+                    )
+                return
+            if reason == conditions.NEW_RS_AVAILABLE:
+                # A healthy rollout lost pods: the clock runs again (but a completed update never aborts).
+                self._set_condition(
+                    ctx,
+                    conditions.PROGRESSING,
+                    "True",
+                    conditions.RS_NOT_AVAILABLE,
+                    "Rollout does not have minimum availability",
+                )
+                progressing = conditions.get(ctx.status, conditions.PROGRESSING) or {}
+            if progressing.get("reason") != conditions.RS_NOT_AVAILABLE:
+                return
+            last = _parse(progressing.get("lastUpdateTime")) or ctx.now
+            deadline = last + timedelta(seconds=defaults.progress_deadline(ctx.ro))
+            if ctx.now < deadline:
+                ctx.wake_in((deadline - ctx.now).total_seconds() + 1)
+                return
+            message = conditions.timed_out_message(new_rs["metadata"]["name"])
+            self._set_condition(
+                ctx, conditions.PROGRESSING, "False", conditions.PROGRESS_DEADLINE_EXCEEDED, message
+            )
             return
         if ctx.status.get("abort"):
             return
