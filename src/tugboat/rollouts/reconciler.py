@@ -571,12 +571,19 @@ class Reconciler:
             canary_count, stable_count = _routed_counts(ctx, canary, weight)
         else:
             canary_count, stable_count = _weighted_counts(ctx.replicas, weight)
-        if not paused:
+        if not paused and routed:
             for old in ctx.others:
                 await self._scale(ctx, old, 0)
-            if not (routed and ctx.status.get("abort")):
+            if not ctx.status.get("abort"):
                 await self._scale(ctx, ctx.new_rs, canary_count)
             await self._scale(ctx, ctx.stable_rs, stable_count)
+        elif not paused:
+            # Without a router the counts move towards their targets within maxSurge/maxUnavailable.
+            new_next, stable_next, others_next = _basic_canary_step(ctx, canary_count, stable_count)
+            for old, count in zip(ctx.others, others_next, strict=True):
+                await self._scale(ctx, old, count)
+            await self._scale(ctx, ctx.new_rs, new_next)
+            await self._scale(ctx, ctx.stable_rs, stable_next)
         if routed:
             # Traffic follows the canary only as far as its pods are available (0 on abort).
             route_weight = weight
@@ -1025,20 +1032,70 @@ class Reconciler:
 
 
 def _weighted_counts(replicas: int, weight: int) -> tuple[int, int]:
-    """Canary and stable replica counts approximating ``weight`` percent without a traffic router: at
-    least one of each while 0 < weight < 100 (research/rollouts.md §1.3)."""
+    """Canary and stable replica counts approximating ``weight`` percent without a traffic router
+    (upstream's ``approximateWeightedCanaryStableReplicaCounts``): at least one of each while
+    0 < weight < 100, choosing among the rounded counts - and the same with one surge pod - the split
+    whose actual percentage is closest (4 replicas at 10 %: 1 canary + 4 stable, 20 %, beats 1 + 3)."""
+    if replicas <= 0:
+        return 0, 0
     if weight <= 0:
         return 0, replicas
     if weight >= 100:
         return replicas, 0
-    canary = math.ceil(replicas * weight / 100)
-    stable = replicas - canary
-    if replicas > 1:
-        canary = max(canary, 1)
-        stable = max(stable, 1)
-    else:
-        canary, stable = 1, 1  # one replica: both run while the weight is partial (a surge of one)
-    return canary, stable
+    ceil = math.ceil(replicas * weight / 100)
+    floor = math.floor(replicas * weight / 100)
+    options: list[tuple[int, int]] = []
+    if ceil < replicas:
+        options.append((ceil, replicas))
+    if floor not in (0, ceil):
+        options.append((floor, replicas))
+    options.append((ceil, replicas + 1))
+    if floor + 1 != ceil:
+        options.append((floor + 1, replicas + 1))
+    best = min(options, key=lambda o: abs(weight - 100 * o[0] / o[1]))
+    return best[0], best[1] - best[0]
+
+
+def _scale_down(count: int, available: int, target: int, budget: int) -> tuple[int, int]:
+    """Scale ``count`` towards ``target``: unavailable pods go freely, available ones only within
+    ``budget`` (how many more may become unavailable). Returns the new count and the budget left."""
+    excess = count - target
+    if excess <= 0:
+        return count, budget
+    free = min(excess, max(count - available, 0))
+    paid = min(excess - free, budget)
+    return count - free - paid, budget - paid
+
+
+def _basic_canary_step(ctx: Context, desired_new: int, desired_stable: int) -> tuple[int, int, list[int]]:
+    """The next replica counts of the new, stable and older ReplicaSets on their way to the targets,
+    never above ``replicas + maxSurge`` pods nor below ``replicas - maxUnavailable`` available ones
+    (upstream's ``CalculateReplicaCountsForBasicCanary``)."""
+    assert ctx.new_rs is not None and ctx.stable_rs is not None
+    surge, unavailable = defaults.max_surge_unavailable(ctx.ro)
+    replicas = ctx.replicas
+    new, stable = rsutil.spec_replicas(ctx.new_rs), rsutil.spec_replicas(ctx.stable_rs)
+    others = [rsutil.spec_replicas(r) for r in ctx.others]
+    room = replicas + surge - (new + stable + sum(others))
+    if new < desired_new and room > 0:
+        add = min(desired_new - new, room)
+        new, room = new + add, room - add
+    if stable < desired_stable and room > 0:
+        add = min(desired_stable - stable, room)
+        stable, room = stable + add, room - add
+
+    def up(rs: Obj) -> int:  # available pods, never more than the ReplicaSet still asks for
+        return min(rsutil.available(rs), rsutil.spec_replicas(rs))
+
+    available = up(ctx.new_rs) + up(ctx.stable_rs) + sum(up(r) for r in ctx.others)
+    budget = max(available - (replicas - unavailable), 0)
+    next_others = []
+    for rs, count in zip(ctx.others, others, strict=True):
+        count, budget = _scale_down(count, up(rs), 0, budget)
+        next_others.append(count)
+    stable, budget = _scale_down(stable, up(ctx.stable_rs), desired_stable, budget)
+    new, budget = _scale_down(new, up(ctx.new_rs), desired_new, budget)
+    return new, stable, next_others
 
 
 def _current_weight(ctx: Context) -> int:
