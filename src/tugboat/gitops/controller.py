@@ -32,7 +32,6 @@ from tugboat.gitops import (
     clustercache,
     comparison,
     crds,
-    health,
     hooks,
     projects,
     repos,
@@ -40,7 +39,6 @@ from tugboat.gitops import (
     settings,
     sync,
     syncoptions,
-    tracking,
 )
 from tugboat.gitops.errors import GitOpsError
 from tugboat.gitops.render import ManifestCache
@@ -446,7 +444,7 @@ class ApplicationController:
         if not changed and not remove_refresh and operation is None and not ops:
             return
         if remove_refresh:
-            ops.extend(_remove_ops(f"/metadata/annotations/{_escape(REFRESH_ANNOTATION)}", parent_map=True))
+            ops.extend(_remove_ops(f"/metadata/annotations/{_escape(REFRESH_ANNOTATION)}"))
         if operation is not None:
             ops.insert(
                 0,
@@ -582,15 +580,12 @@ class ApplicationController:
                 }
                 await self._persist_operation(app, state, done=True)
                 return None
-            retry_count = 0
             state = {
                 "operation": jsondata.clone(operation),
                 "phase": sync.RUNNING,
                 "message": "",
                 "startedAt": now(),
             }
-            if retry_count:
-                state["retryCount"] = retry_count
             self._applied[key] = {}
             await self._persist_operation(app, state, done=False)
             return 0.0  # continue from the informer's copy, which now holds the persisted state
@@ -835,9 +830,8 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def _remove_ops(path: str, *, parent_map: bool = False) -> list[Obj]:
+def _remove_ops(path: str) -> list[Obj]:
     """Remove ``path`` whether or not it exists: add a placeholder, then remove it."""
-    del parent_map
     return [{"op": "add", "path": path, "value": {}}, {"op": "remove", "path": path}]
 
 
@@ -865,4 +859,4 @@ def _merge_conditions(base: list[Obj], new: list[Obj], app: Mapping[str, Any]) -
     return out
 
 
-__all__ = ["ApplicationController", "ControllerOptions", "health", "tracking"]
+__all__ = ["ApplicationController", "ControllerOptions"]
