@@ -134,7 +134,6 @@ class Task:
     message: str = ""
     version: str = ""
     images: list[str] = dataclasses.field(default_factory=list)
-    done_without_action: bool = False
 
     @property
     def is_hook(self) -> bool:
@@ -387,7 +386,7 @@ class SyncContext:
                 return SUCCEEDED
 
         self._update_running()
-        multi_step = len({(t.phase, t.wave) for t in self.tasks if not t.done_without_action}) > 1
+        multi_step = len({(t.phase, t.wave) for t in self.tasks}) > 1
         running = [t for t in self.tasks if t.running]
         waiting_hooks = [t for t in running if t.is_hook]
         if waiting_hooks or (multi_step and running):
