@@ -308,7 +308,8 @@ async def test_service_without_pods_and_headless_and_selectorless(client: Client
     await client.create(kinds.SERVICE, manual)
 
     async def empty_endpoints() -> Obj:
-        endpoints = await client.get(kinds.ENDPOINTS, "empty", ns)
+        endpoints = await client.get_or_none(kinds.ENDPOINTS, "empty", ns)  # may not be written yet
+        assert endpoints is not None
         assert "subsets" not in endpoints or not endpoints["subsets"]
         return endpoints
 
