@@ -28,7 +28,6 @@ import collections
 import contextlib
 import dataclasses
 import functools
-import math
 import os
 import re
 import signal
@@ -43,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import benchsupport
 from clusterproc import ClusterProcess, start_cluster
 from tugboat.gitops import crds
 from tugboat.kube import kinds
@@ -214,118 +214,6 @@ def start_controller(cluster: ClusterProcess, state_dir: Path, extra: Iterable[s
     raise RuntimeError(f"the controller did not start:\n{log_path.read_text()}")
 
 
-def _stat_fields(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process itself (its threads, not its child processes)."""
-    fields = _stat_fields(pid)
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def children_cpu_seconds(pid: int) -> float:
-    """CPU time of the process's children that have exited (its git processes)."""
-    fields = _stat_fields(pid)
-    return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and of its live child processes (the cluster and its simulation process)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-async def settle(pid: int, *, window: float = 1.0, quiet: float = 0.05, limit: float = 60.0) -> float:
-    """Wait until the process uses less than ``quiet`` of a core over ``window`` seconds; the time taken."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < limit:
-        before = cpu_seconds(pid)
-        await asyncio.sleep(window)
-        if cpu_seconds(pid) - before < quiet * window:
-            break
-    return time.perf_counter() - started
-
-
-class Profiler:
-    """``py-spy record`` attached to a process, writing collapsed stacks (``--format raw``)."""
-
-    def __init__(self, pid: int, output: Path) -> None:
-        self.output = output
-        py_spy = Path(sys.executable).with_name("py-spy")
-        self.proc = subprocess.Popen(
-            [
-                str(py_spy),
-                *("record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking"),
-                *("--output", str(output)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def _frame_path(frame: str) -> str:
-    match = re.search(r"\(([^()]*)\)$", frame)
-    return match.group(1) if match else frame
-
-
-def _package(frame: str) -> str:
-    parts = _frame_path(frame).split("/")
-    return "/".join(parts[:2]) if parts[0] == "tugboat" and len(parts) > 2 else parts[0]
-
-
-def hot_spots(collapsed: Path, *, top: int = 12) -> list[str]:
-    """Where a py-spy profile (collapsed stacks) spent its samples: own time by package and by function,
-    and time including callees for our own functions (the command-line entry frames left out)."""
-    by_package: collections.Counter[str] = collections.Counter()
-    own: collections.Counter[str] = collections.Counter()
-    ours: collections.Counter[str] = collections.Counter()
-    samples = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        samples += count
-        frames = [re.sub(r":\d+\)$", ")", frame.strip()) for frame in stack.split(";")]
-        own[frames[-1]] += count
-        by_package[_package(frames[-1])] += count
-        for frame in set(frames):
-            if _frame_path(frame).startswith("tugboat/") and not _frame_path(frame).startswith(
-                "tugboat/cli/"
-            ):
-                ours[frame] += count
-    if not samples:
-        return ["(no samples)"]
-
-    def share(counter: collections.Counter[str], limit: int) -> list[str]:
-        return [f"  {100 * n / samples:5.1f} %  {name}" for name, n in counter.most_common(limit)]
-
-    return [
-        f"{samples} samples at 100 a second (idle threads left out); own time by package:",
-        *share(by_package, 10),
-        "own time by function:",
-        *share(own, top),
-        "time including callees, our functions:",
-        *share(ours, top + 8),
-    ]
-
-
 # ------------------------------------------------------------------------------------ measurements
 
 
@@ -369,8 +257,8 @@ class Progress:
     def _sample(self) -> dict[str, float]:
         server = self.pids["server"]
         children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
-        sample = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        sample["simulation"] = sum(tree_cpu_seconds(int(child)) for child in children)
+        sample = {name: benchsupport.cpu_seconds(pid) for name, pid in self.pids.items()}
+        sample["simulation"] = sum(benchsupport.tree_cpu_seconds(int(child)) for child in children)
         return sample
 
     def maybe_report(self, items: list[Obj], done: Callable[[Obj], bool]) -> None:
@@ -474,7 +362,10 @@ async def create_and_wait(
         for i in range(count)
     ]
     controller_pid, cluster_pid = pids
-    controller_before, cluster_before = cpu_seconds(controller_pid), tree_cpu_seconds(cluster_pid)
+    controller_before, cluster_before = (
+        benchsupport.cpu_seconds(controller_pid),
+        benchsupport.tree_cpu_seconds(cluster_pid),
+    )
     tracker = Progress(progress, controller=controller_pid, cluster=cluster_pid) if progress else None
     started = time.perf_counter()
     await in_parallel(jobs)
@@ -495,8 +386,8 @@ async def create_and_wait(
     )
     result.ready_seconds = elapsed = time.perf_counter() - started
     result.wave_cpu = (
-        cpu_seconds(controller_pid) - controller_before,
-        tree_cpu_seconds(cluster_pid) - cluster_before,
+        benchsupport.cpu_seconds(controller_pid) - controller_before,
+        benchsupport.tree_cpu_seconds(cluster_pid) - cluster_before,
     )
     print(
         f"[{count} apps] all Synced + Healthy {result.ready_seconds:.1f} s after the first create "
@@ -510,17 +401,17 @@ async def create_and_wait(
 async def refresh_cost(client: Client, result: RunResult, *, pid: int) -> None:
     """Figure 2: the controller's CPU for one no-op refresh of every app, per app."""
     count = result.apps
-    await settle(pid)
-    before, wall = cpu_seconds(pid), time.perf_counter()
+    await benchsupport.settle(pid)
+    before, wall = benchsupport.cpu_seconds(pid), time.perf_counter()
     await asyncio.sleep(3.0)
-    result.idle_percent = 100 * (cpu_seconds(pid) - before) / (time.perf_counter() - wall)
+    result.idle_percent = 100 * (benchsupport.cpu_seconds(pid) - before) / (time.perf_counter() - wall)
     items, _ = await client.list(crds.APPLICATION, "argocd")
     patch = {"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}
     jobs = [
         functools.partial(client.patch, crds.APPLICATION, app["metadata"]["name"], patch, namespace="argocd")
         for app in items
     ]
-    cpu_before, children_before = cpu_seconds(pid), children_cpu_seconds(pid)
+    cpu_before, children_before = benchsupport.cpu_seconds(pid), benchsupport.children_cpu_seconds(pid)
     started = time.perf_counter()
     await in_parallel(jobs)
 
@@ -531,8 +422,8 @@ async def refresh_cost(client: Client, result: RunResult, *, pid: int) -> None:
         client, refreshed, count=count, interval=0.1 if count <= 100 else 0.5, timeout=300, what="refresh"
     )
     result.refresh_seconds = time.perf_counter() - started
-    used = cpu_seconds(pid) - cpu_before
-    result.refresh_children_cpu = children_cpu_seconds(pid) - children_before
+    used = benchsupport.cpu_seconds(pid) - cpu_before
+    result.refresh_children_cpu = benchsupport.children_cpu_seconds(pid) - children_before
     result.refresh_cpu_per_app = used / count
     print(
         f"[{count} apps] no-op refresh: {1000 * result.refresh_cpu_per_app:.1f} ms controller CPU per app "
@@ -564,7 +455,7 @@ async def commit_latencies(
     count = result.apps
     for n in range(commits):
         index = (n * 37) % count  # 37 is prime: distinct apps spread over the range
-        await settle(pid, window=0.25, quiet=0.1, limit=max(gap, 0.25))
+        await benchsupport.settle(pid, window=0.25, quiet=0.1, limit=max(gap, 0.25))
         sha = repo.commit(
             {f"apps/{app_name(index)}/configmap.yaml": configmap_yaml(index, n + 2)}, message=f"change {n}"
         )
@@ -599,15 +490,9 @@ def latency_text(result: RunResult) -> str:
     )
     latencies = result.latencies
     return (
-        f"p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 95):.2f} s, "
+        f"p50 {statistics.median(latencies):.2f} s, p95 {benchsupport.percentile(latencies, 95):.2f} s, "
         f"max {max(latencies):.2f} s (medians of the stages seen on the way: {stages or 'none seen'})"
     )
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -635,7 +520,7 @@ async def measure(
     async with Client.from_kubeconfig(cluster.kubeconfig, field_manager="bench") as client:
         for i in range(plan.namespaces):
             await client.create(kinds.NAMESPACE, {"metadata": {"name": f"bench-{i}"}})
-        profiler = Profiler(pid, plan.profile.with_suffix(".sync.txt")) if plan.profile else None
+        profiler = benchsupport.Profiler(pid, plan.profile.with_suffix(".sync.txt")) if plan.profile else None
         try:
             await create_and_wait(
                 client,
@@ -649,7 +534,9 @@ async def measure(
         finally:
             if profiler:
                 profiler.stop()
-        profiler = Profiler(pid, plan.profile.with_suffix(".refresh.txt")) if plan.profile else None
+        profiler = (
+            benchsupport.Profiler(pid, plan.profile.with_suffix(".refresh.txt")) if plan.profile else None
+        )
         try:
             await refresh_cost(client, result, pid=pid)
         finally:
@@ -665,7 +552,7 @@ def finish(controller: Controller, result: RunResult, *, keep_logs: Path | None)
     """Record the controller's RSS and its log's warnings and errors at the end of a run."""
     count = result.apps
     if controller.proc.poll() is None:
-        result.rss_mb = rss_mb(controller.proc.pid)
+        result.rss_mb = benchsupport.memory_mb(controller.proc.pid)
         print(f"[{count} apps] controller RSS at the end: {result.rss_mb:.0f} MB", flush=True)
     else:
         result.failure = result.failure or f"the controller exited ({controller.proc.returncode})"
@@ -780,7 +667,7 @@ def print_hot_spots(count: int, profile: Path) -> None:
         path = profile.with_suffix(suffix)
         if path.exists():
             print(f"[{count} apps] py-spy hot spots ({path}):")
-            print("\n".join(f"    {line}" for line in hot_spots(path)))
+            print("\n".join(f"    {line}" for line in benchsupport.hot_spots(path)))
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ import collections
 import contextlib
 import dataclasses
 import functools
-import math
 import os
 import re
 import signal
@@ -39,12 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import benchsupport
 from clusterproc import ClusterProcess, start_cluster
 from tugboat.kube import errors as kube_errors
 from tugboat.kube import kinds
@@ -150,119 +150,6 @@ def start_controller(cluster: ClusterProcess, state_dir: Path, extra: Sequence[s
         time.sleep(0.1)
     controller.stop()
     raise RuntimeError(f"the controller did not start:\n{log_path.read_text()}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process itself (its threads, not its child processes)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and of its live child processes (the cluster and its simulation process)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
-
-
-def memory_mb(pid: int, field: str = "VmRSS") -> float:
-    """A ``/proc/<pid>/status`` memory figure (VmRSS: now, VmHWM: the peak) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} for process {pid}")
-
-
-async def settle(pid: int, *, window: float = 1.0, quiet: float = 0.05, limit: float = 60.0) -> float:
-    """Wait until the process uses less than ``quiet`` of a core over ``window`` seconds; the time taken."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < limit:
-        before = cpu_seconds(pid)
-        await asyncio.sleep(window)
-        if cpu_seconds(pid) - before < quiet * window:
-            break
-    return time.perf_counter() - started
-
-
-class Profiler:
-    """``py-spy record`` attached to a process, writing collapsed stacks (``--format raw``)."""
-
-    def __init__(self, pid: int, output: Path) -> None:
-        self.output = output
-        py_spy = Path(sys.executable).with_name("py-spy")
-        self.proc = subprocess.Popen(
-            [
-                str(py_spy),
-                *("record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking"),
-                *("--output", str(output)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@contextlib.contextmanager
-def profiled(pid: int, output: Path | None) -> Iterator[None]:
-    """Profile ``pid`` into ``output`` for the duration of the block (nothing when ``output`` is None)."""
-    profiler = Profiler(pid, output) if output is not None else None
-    try:
-        yield
-    finally:
-        if profiler is not None:
-            profiler.stop()
-
-
-def _frame_file(frame: str) -> str:
-    match = re.search(r"\(([^()]*)\)$", frame)
-    return match.group(1) if match else frame
-
-
-def _package(frame: str) -> str:
-    parts = _frame_file(frame).split("/")
-    return "/".join(parts[:2]) if parts[0] == "tugboat" and len(parts) > 2 else parts[0]
-
-
-def hot_spots(collapsed: Path, *, top: int = 12) -> list[str]:
-    """Where a py-spy profile (collapsed stacks) spent its samples: own time by package and by function,
-    and time including callees for the controller's own functions (CLI entry frames left out)."""
-    by_package: collections.Counter[str] = collections.Counter()
-    own: collections.Counter[str] = collections.Counter()
-    ours: collections.Counter[str] = collections.Counter()
-    samples = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        samples += count
-        frames = [re.sub(r":\d+\)$", ")", frame.strip()) for frame in stack.split(";")]
-        own[frames[-1]] += count
-        by_package[_package(frames[-1])] += count
-        for frame in set(frames):
-            path = _frame_file(frame)
-            if path.startswith("tugboat/") and not path.startswith("tugboat/cli/"):
-                ours[frame] += count
-    if not samples:
-        return ["(no samples)"]
-
-    def share(counter: collections.Counter[str], limit: int) -> list[str]:
-        return [f"  {100 * n / samples:5.1f} %  {name}" for name, n in counter.most_common(limit)]
-
-    return [
-        f"{samples} samples at 100 a second (idle threads left out); own time by package:",
-        *share(by_package, 10),
-        "own time by function:",
-        *share(own, top),
-        "time including callees, our functions:",
-        *share(ours, top + 6),
-    ]
 
 
 # ------------------------------------------------------------------------------------ observing
@@ -437,9 +324,9 @@ class Progress:
     def _sample(self) -> dict[str, float]:
         children = Path(f"/proc/{self.server}/task/{self.server}/children").read_text().split()
         return {
-            "controller": cpu_seconds(self.controller),
-            "API server": cpu_seconds(self.server),
-            "simulation": sum(tree_cpu_seconds(int(child)) for child in children),
+            "controller": benchsupport.cpu_seconds(self.controller),
+            "API server": benchsupport.cpu_seconds(self.server),
+            "simulation": sum(benchsupport.tree_cpu_seconds(int(child)) for child in children),
         }
 
     async def maybe_report(self, items: list[Obj], done: Callable[[Obj], bool]) -> None:
@@ -546,16 +433,10 @@ async def create_rollouts(
     await in_parallel([functools.partial(client.create, crds.ROLLOUT, body) for body in manifests])
 
 
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
 def spread(values: Sequence[float], *, seconds: bool = False) -> str:
     """p50, p95 and max of durations, in milliseconds (or seconds)."""
     scale, unit, digits = (1.0, "s", 1) if seconds else (1000.0, "ms", 0)
-    figures = (statistics.median(values), percentile(values, 95), max(values))
+    figures = (statistics.median(values), benchsupport.percentile(values, 95), max(values))
     p50, p95, top = (f"{scale * value:.{digits}f} {unit}" for value in figures)
     return f"p50 {p50}, p95 {p95}, max {top} (n={len(values)})"
 
@@ -609,8 +490,8 @@ async def steady_state(
     progress = (
         Progress(client, plan.progress, controller=controller, cluster=cluster) if plan.progress else None
     )
-    before = cpu_seconds(controller)
-    with profiled(controller, plan.profile and plan.profile.with_suffix(".steady.txt")):
+    before = benchsupport.cpu_seconds(controller)
+    with benchsupport.profiled(controller, plan.profile and plan.profile.with_suffix(".steady.txt")):
         started = time.perf_counter()
         await create_rollouts(client, names, group="steady", replicas=1, auto_promotion=True, preview=False)
         results.steady_creates_seconds = time.perf_counter() - started
@@ -626,29 +507,31 @@ async def steady_state(
             progress=progress,
         )
     results.steady_ready_seconds = elapsed = time.perf_counter() - started
-    used = cpu_seconds(controller) - before
+    used = benchsupport.cpu_seconds(controller) - before
     print(
         f"[steady] {count} Rollouts all Healthy {elapsed:.1f} s after the first create "
         f"(creates of {count} Services + {count} Rollouts took {results.steady_creates_seconds:.1f} s; "
         f"controller CPU meanwhile {used:.0f} s = {100 * used / elapsed:.0f} % of a core)",
         flush=True,
     )
-    settled = await settle(controller, window=2.0, quiet=0.05, limit=60.0)
+    settled = await benchsupport.settle(controller, window=2.0, quiet=0.05, limit=60.0)
     print(
         f"[steady] controller quiet {settled:.1f} s later; measuring {plan.steady_seconds:.0f} s", flush=True
     )
-    cpu_before, cluster_before = cpu_seconds(controller), tree_cpu_seconds(cluster)
+    cpu_before, cluster_before = benchsupport.cpu_seconds(controller), benchsupport.tree_cpu_seconds(cluster)
     wall = time.perf_counter()
     rss: list[float] = []
     while time.perf_counter() - wall < plan.steady_seconds:
-        rss.append(memory_mb(controller))
+        rss.append(benchsupport.memory_mb(controller))
         await asyncio.sleep(min(5.0, plan.steady_seconds - (time.perf_counter() - wall)))
     span = time.perf_counter() - wall
-    rss.append(memory_mb(controller))
-    results.steady_cpu_per_minute = 60 * (cpu_seconds(controller) - cpu_before) / span
-    results.steady_cluster_cpu_per_minute = 60 * (tree_cpu_seconds(cluster) - cluster_before) / span
+    rss.append(benchsupport.memory_mb(controller))
+    results.steady_cpu_per_minute = 60 * (benchsupport.cpu_seconds(controller) - cpu_before) / span
+    results.steady_cluster_cpu_per_minute = (
+        60 * (benchsupport.tree_cpu_seconds(cluster) - cluster_before) / span
+    )
     results.steady_rss_mb = max(rss)
-    results.peak_rss_mb = memory_mb(controller, "VmHWM")
+    results.peak_rss_mb = benchsupport.memory_mb(controller, "VmHWM")
     items = await list_group(client, "steady")
     still = sum(healthy(ro) for ro in items)
     print(
@@ -741,7 +624,7 @@ async def promote_each(
         ro = rollouts.latest(name)
         assert ro is not None
         new_hash = status_of(ro)["currentPodHash"]
-        await settle(pid, window=0.25, quiet=0.1, limit=1.0)
+        await benchsupport.settle(pid, window=0.25, quiet=0.1, limit=1.0)
         started = time.perf_counter()
         await client.patch_status(crds.ROLLOUT, name, {"pauseConditions": None}, namespace=namespace)
         switched = await services.wait_for(
@@ -803,7 +686,7 @@ async def abort_each(
         ro = rollouts.latest(name)
         assert ro is not None
         stable = status_of(ro)["stableRS"]
-        await settle(pid, window=0.25, quiet=0.1, limit=1.0)
+        await benchsupport.settle(pid, window=0.25, quiet=0.1, limit=1.0)
         started = time.perf_counter()
         await client.patch_status(crds.ROLLOUT, name, {"abort": True}, namespace=namespace)
         degraded = await rollouts.wait_for(
@@ -863,12 +746,12 @@ async def burst_update(
     def done(ro: Obj) -> bool:
         return healthy(ro) and status_of(ro).get("stableRS") != old[f"{namespace}/{ro['metadata']['name']}"]
 
-    await settle(controller, window=1.0, quiet=0.05, limit=30.0)
+    await benchsupport.settle(controller, window=1.0, quiet=0.05, limit=30.0)
     progress = (
         Progress(client, plan.progress, controller=controller, cluster=cluster) if plan.progress else None
     )
-    before = cpu_seconds(controller)
-    with profiled(controller, plan.profile and plan.profile.with_suffix(".burst.txt")):
+    before = benchsupport.cpu_seconds(controller)
+    with benchsupport.profiled(controller, plan.profile and plan.profile.with_suffix(".burst.txt")):
         started = time.perf_counter()
         await asyncio.gather(
             *(
@@ -890,7 +773,7 @@ async def burst_update(
         )
     results.burst_seconds = elapsed = time.perf_counter() - started
     results.burst_each = list(first_done.values())
-    results.burst_cpu = cpu_seconds(controller) - before
+    results.burst_cpu = benchsupport.cpu_seconds(controller) - before
     print(
         f"[burst] {count} simultaneous updates all Healthy on the new hash {elapsed:.1f} s after the first "
         f"patch (patches took {results.burst_patch_seconds:.2f} s; "
@@ -956,7 +839,7 @@ def summary(results: Results, plan: Plan) -> list[str]:
     if results.promote_switch:
         lines.append(f"  promote -> active Service switched: {spread(results.promote_switch)}")
         lines.append(f"  promote -> Healthy: {spread(results.promote_healthy)}")
-        p95 = percentile(results.promote_switch, 95)
+        p95 = benchsupport.percentile(results.promote_switch, 95)
         targets.append(
             f"abort-to-switch p95 <= {1000 * TARGET_SWITCH_P95:.0f} ms, checked on promote-to-switch (the "
             f"closest equivalent: a paused update never moves the active Service, so its abort switches "
@@ -1043,7 +926,7 @@ def main() -> None:
             path = plan.profile.with_suffix(suffix)
             if path.exists():
                 print(f"py-spy hot spots ({path}):")
-                print("\n".join(f"    {line}" for line in hot_spots(path)))
+                print("\n".join(f"    {line}" for line in benchsupport.hot_spots(path)))
     for line in summary(results, plan):
         print(line)
     print(f"(benchmark took {time.perf_counter() - started:.0f} s)")
