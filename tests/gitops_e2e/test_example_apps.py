@@ -189,7 +189,7 @@ def test_helm_hooks(
     }
     assert order[4][2] == "maint-page-down"
     assert resources(app) == [("ReplicaSet", "frontend", "Synced"), ("Service", "frontend", "Synced")]
-    assert name
+    assert get(sim_cluster, f"/apis/apps/v1/namespaces/{name}/replicasets/frontend") is not None
 
 
 def test_sock_shop(

@@ -16,13 +16,13 @@ from typing import Annotated
 import typer
 
 from tugboat.cli import controllerproc
-from tugboat.gitops import controller
+from tugboat.gitops import comparison, controller
 from tugboat.kube import errors as kube_errors
 from tugboat.localcluster import server
 
 log = logging.getLogger(__name__)
 
-FIELD_MANAGER = "argocd-controller"
+FIELD_MANAGER = comparison.SSA_MANAGER
 
 
 def gitops_controller(

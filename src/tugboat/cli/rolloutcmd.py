@@ -19,7 +19,6 @@ import contextlib
 import copy
 import datetime
 import enum
-import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,10 +32,10 @@ from rich.text import Text
 from tugboat.cli import appcmd, appview, rolloutview
 from tugboat.kube import errors, informers, kinds, selectors
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import validation
+from tugboat.rollouts import crds, defaults, validation
 
 # Defined here rather than imported from tugboat.rollouts.crds, which is being written at the same time.
-ROLLOUT = kinds.Kind("argoproj.io", "v1alpha1", "Rollout", "rollouts")
+ROLLOUT = crds.ROLLOUT
 PODTEMPLATE = kinds.Kind("", "v1", "PodTemplate", "podtemplates")
 WORKLOAD_KINDS = {"Deployment": kinds.DEPLOYMENT, "ReplicaSet": kinds.REPLICASET, "PodTemplate": PODTEMPLATE}
 
@@ -46,9 +45,6 @@ _REDRAW_MIN_SECONDS = 0.2  # get --watch redraws at most this often ...
 _REDRAW_MAX_SECONDS = 1.0  # ... and at least this often on a terminal (ages move on)
 _SYNC_TIMEOUT = 30.0
 _WRITE_ATTEMPTS = 5
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 rollout_cli = typer.Typer(
     cls=appcmd._Group,
@@ -78,12 +74,13 @@ NamesArg = Annotated[list[str], typer.Argument(help="Rollout names.", show_defau
 
 def parse_duration(value: str, flag: str) -> float:
     """Seconds in a Go duration (``30s``, ``1m30s``, ``500ms``, ``0``), as the upstream flags take them."""
-    text = value.strip().removeprefix("+")
-    if text == "0":
-        return 0.0
-    if not _DURATION.fullmatch(text):
+    try:
+        seconds = defaults.parse_go_duration(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
         raise appcmd.CliError(f"{flag}: '{value}' is not a duration (e.g. 30s, 5m, 1h30m)")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
+    return seconds
 
 
 def _qualified(namespace: str, name: str) -> str:

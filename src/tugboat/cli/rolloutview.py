@@ -18,13 +18,14 @@ from rich.text import Text
 
 from tugboat.cli import appview
 from tugboat.localcluster import tables
+from tugboat.rollouts import phase as rollout_phase
+from tugboat.rollouts import replicasets as rsutil
 
 Obj = Mapping[str, Any]
 
-HASH_LABEL = "rollouts-pod-template-hash"
-REVISION_ANNOTATION = "rollout.argoproj.io/revision"
-WORKLOAD_GENERATION_ANNOTATION = "rollout.argoproj.io/workload-generation"
-SCALE_DOWN_DEADLINE_ANNOTATION = "scale-down-deadline"
+HASH_LABEL = rsutil.HASH_LABEL
+REVISION_ANNOTATION = rsutil.REVISION
+SCALE_DOWN_DEADLINE_ANNOTATION = rsutil.SCALE_DOWN_DEADLINE
 
 ICON_ROLLOUT = "⟳"
 ICON_REVISION = "#"
@@ -180,94 +181,10 @@ def step_text(ro: Obj) -> str:
 # ------------------------------------------------------------------------------------------- phase
 
 
-def generation_observed(ro: Obj) -> bool:
-    """Whether the controller has seen the current spec. ``status.observedGeneration`` is a string;
-    anything non-numeric, or a number above ``metadata.generation``, is a legacy hash and counts."""
-    try:
-        observed = int(appview.text(ro, "status", "observedGeneration"))
-    except ValueError:
-        return True
-    generation = _int(appview.field(ro, "metadata", "generation"))
-    return observed > generation or observed == generation
-
-
-def _workload_generation_observed(ro: Obj) -> bool:
-    wanted = appview.text(ro, "metadata", "annotations", WORKLOAD_GENERATION_ANNOTATION)
-    if not wanted or not isinstance(appview.field(ro, "spec", "workloadRef"), Mapping):
-        return True
-    try:
-        return int(appview.text(ro, "status", "workloadObservedGeneration")) == int(wanted)
-    except ValueError:
-        return True
-
-
-def is_unpausing(ro: Obj) -> bool:
-    """The user cleared the controller's pause conditions; the controller has not reacted yet."""
-    return appview.field(ro, "status", "controllerPause") is True and not appview.items(
-        ro, "status", "pauseConditions"
-    )
-
-
 def phase(ro: Obj) -> tuple[str, str]:
-    """The phase and message a client shows: a spec not yet observed and a pending unpause first, then
-    the controller's ``status.phase``/``message``, else (old controllers) the phase computed here."""
-    if not generation_observed(ro):
-        return "Progressing", "waiting for rollout spec update to be observed"
-    if is_unpausing(ro):
-        return "Progressing", "waiting for rollout to unpause"
-    if not _workload_generation_observed(ro):
-        return "Progressing", "waiting for rollout spec update to be observed for the reference workload"
-    current = appview.text(ro, "status", "phase")
-    if current:
-        return current, appview.text(ro, "status", "message")
-    return calculate_phase(ro)
-
-
-def calculate_phase(ro: Obj) -> tuple[str, str]:
-    """The controller's phase computation (research/rollouts.md §2.3), for statuses written without one."""
-    status = appview.field(ro, "status") or {}
-    for condition in appview.items(status, "conditions"):
-        if condition.get("type") == "InvalidSpec":
-            return "Degraded", f"InvalidSpec: {appview.text(condition, 'message')}"
-        if condition.get("reason") in ("RolloutAborted", "ProgressDeadlineExceeded"):
-            return "Degraded", f"{condition['reason']}: {appview.text(condition, 'message')}"
-    if appview.field(ro, "spec", "paused") is True:
-        return "Paused", "manually paused"
-    pauses = appview.items(status, "pauseConditions")
-    if pauses:
-        return "Paused", appview.text(pauses[0], "reason")
-    restart_at = appview.parse_time(appview.text(ro, "spec", "restartAt"))
-    if restart_at is not None and restart_at != appview.parse_time(appview.text(status, "restartedAt")):
-        return "Progressing", "rollout is restarting"
-    updated = _int(status.get("updatedReplicas"))
-    if updated < desired_replicas(ro):
-        return "Progressing", "more replicas need to be updated"
-    if _int(status.get("availableReplicas")) < updated:
-        return "Progressing", "updated replicas are still becoming available"
-    current_hash, stable = appview.text(status, "currentPodHash"), appview.text(status, "stableRS")
-    kind = strategy(ro)
-    if kind == "BlueGreen":
-        active = appview.text(status, "blueGreen", "activeSelector")
-        if not active or active != current_hash:
-            return "Progressing", "active service cutover pending"
-        if not stable or stable != current_hash:
-            if _waiting_for_post_promotion_analysis(ro):
-                return "Progressing", "waiting for analysis to complete"
-            return "Progressing", "waiting for post-promotion verification to complete"
-    elif kind == "Canary":
-        routed = isinstance(appview.field(ro, "spec", "strategy", "canary", "trafficRouting"), Mapping)
-        if not routed and _int(status.get("replicas")) > updated:
-            return "Progressing", "old replicas are pending termination"
-        if not stable or stable != current_hash:
-            return "Progressing", "waiting for all steps to complete"
-    return "Healthy", ""
-
-
-def _waiting_for_post_promotion_analysis(ro: Obj) -> bool:
-    if appview.field(ro, "spec", "strategy", "blueGreen", "postPromotionAnalysis") is None:
-        return False
-    run_phase = appview.text(ro, "status", "blueGreen", "postPromotionAnalysisRunStatus", "status")
-    return run_phase not in ("Successful", "Failed", "Error", "Inconclusive")
+    """The phase and message a client shows (the rollout controller's own rules: research/rollouts.md
+    §2.3, client side)."""
+    return rollout_phase.client_phase(ro)
 
 
 def rollout_icon(status: str) -> str:

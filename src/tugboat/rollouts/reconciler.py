@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tugboat.kube import errors as kube_errors
@@ -28,15 +28,11 @@ from tugboat.rollouts import replicasets as rsutil
 log = logging.getLogger(__name__)
 
 MANAGED_BY = "argo-rollouts.argoproj.io/managed-by-rollouts"
-WORKLOAD_GENERATION = "rollout.argoproj.io/workload-generation"
+WORKLOAD_GENERATION = phase.WORKLOAD_GENERATION_ANNOTATION
 CANARY_PAUSE = "CanaryPauseStep"
 BLUEGREEN_PAUSE = "BlueGreenPause"
 
 EventFunc = Callable[[Obj, str, str, str], None]
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse(text: Any) -> datetime | None:
@@ -388,7 +384,7 @@ class Reconciler:
         was_aborted = bool((ctx.ro.get("status") or {}).get("abortedAt"))
         if aborted:
             if not ctx.status.get("abortedAt"):
-                ctx.status["abortedAt"] = _stamp(ctx.now)
+                ctx.status["abortedAt"] = rsutil.stamp(ctx.now)
             ctx.status.pop("pauseConditions", None)
             ctx.status.pop("controllerPause", None)
             if ctx.canary is not None and (ctx.canary.get("steps") or []):
@@ -470,7 +466,7 @@ class Reconciler:
                 if current is None:
                     ctx.status["pauseConditions"] = [
                         *pauses,
-                        {"reason": BLUEGREEN_PAUSE, "startTime": _stamp(ctx.now)},
+                        {"reason": BLUEGREEN_PAUSE, "startTime": rsutil.stamp(ctx.now)},
                     ]
                     ctx.status["controllerPause"] = True
                     ctx.event("Normal", "RolloutPaused", "Rollout is paused (BlueGreenPause)")
@@ -677,7 +673,10 @@ class Reconciler:
             if ctx.status.get("controllerPause"):
                 ctx.status.pop("controllerPause", None)  # the user resumed: this pause is over
                 return True
-            ctx.status["pauseConditions"] = [*pauses, {"reason": CANARY_PAUSE, "startTime": _stamp(ctx.now)}]
+            ctx.status["pauseConditions"] = [
+                *pauses,
+                {"reason": CANARY_PAUSE, "startTime": rsutil.stamp(ctx.now)},
+            ]
             ctx.status["controllerPause"] = True
             ctx.event("Normal", "RolloutPaused", "Rollout is paused (CanaryPauseStep)")
             seconds = defaults.pause_duration_seconds(dict(pause or {}))
@@ -902,7 +901,7 @@ class Reconciler:
         ctx.event("Warning", "RolloutProgressDeadlineExceeded", message)
         if ctx.spec.get("progressDeadlineAbort"):
             ctx.status["abort"] = True
-            ctx.status["abortedAt"] = _stamp(ctx.now)
+            ctx.status["abortedAt"] = rsutil.stamp(ctx.now)
             ctx.status.pop("pauseConditions", None)
             ctx.status.pop("controllerPause", None)
             abort_message = conditions.aborted_message(rsutil.revision_of(new_rs), message)
@@ -923,7 +922,7 @@ class Reconciler:
             and not touch
         ):
             return
-        cond = conditions.new_condition(kind, status, reason, message, now=_stamp(ctx.now))
+        cond = conditions.new_condition(kind, status, reason, message, now=rsutil.stamp(ctx.now))
         ctx.status["conditions"] = conditions.set_condition(ctx.status.get("conditions") or [], cond)
 
     def _counts(self, ctx: Context) -> None:
