@@ -112,6 +112,20 @@ def scale_down_delay(ro: Mapping[str, Any]) -> int:
     return 0
 
 
+def scale_down_revision_limit(ro: Mapping[str, Any]) -> int | None:
+    """How many old ReplicaSets may wait out their scale-down delay at once (None: no limit).
+
+    ``scaleDownDelayRevisionLimit`` of either strategy; the older ones beyond it go to zero at once.
+    """
+    found = blue_green(ro) or canary(ro) or {}
+    return _int(found.get("scaleDownDelayRevisionLimit"))
+
+
+def rollback_window(ro: Mapping[str, Any]) -> int:
+    """``spec.rollbackWindow.revisions``: a return to one of that many recent revisions skips the steps."""
+    return _int(_dict(spec(ro).get("rollbackWindow")).get("revisions")) or 0
+
+
 def abort_scale_down_delay(ro: Mapping[str, Any]) -> int:
     """Seconds before the aborted new (preview/canary) ReplicaSet is scaled down; **0 means never**.
 

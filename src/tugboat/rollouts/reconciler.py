@@ -60,6 +60,8 @@ class Context:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     workload: Obj | None = None
     switched: dict[str, Obj] = field(default_factory=dict)
+    within_window: bool = False  # a return to a recent revision (spec.rollbackWindow): no steps, no pause
+    within_delay: bool = False  # a return to a blue-green revision still up in its scale-down delay
 
     def service(self, name: str) -> Obj | None:
         """A Service, as this reconcile left it."""
@@ -130,6 +132,8 @@ class Reconciler:
         self._classify(ctx)
         self._reset_on_change(ctx)
         self._retry_and_abort_bookkeeping(ctx)
+        self._fast_rollback(ctx)
+        await self._clear_new_deadline(ctx)
         try:
             if ctx.blue_green is not None:
                 await self._blue_green(ctx)
@@ -332,6 +336,40 @@ class Reconciler:
         )
         ctx.others = [r for r in ctx.replicasets if rsutil.hash_of(r) not in (new_hash, stable_hash)]
         ctx.status["currentPodHash"] = new_hash
+        if ctx.stable_rs is None or new_hash == stable_hash:
+            return
+        older = rsutil.first_revision(ctx.new_rs) < rsutil.first_revision(ctx.stable_rs)
+        deadline = rsutil.deadline_of(ctx.new_rs)
+        ctx.within_delay = (
+            older and ctx.blue_green is not None and deadline is not None and deadline > ctx.now
+        )
+        window = defaults.rollback_window(ctx.ro)
+        if older and window > 0:
+            low, high = rsutil.first_revision(ctx.new_rs), rsutil.first_revision(ctx.stable_rs)
+            between = sum(1 for r in ctx.replicasets if low < rsutil.first_revision(r) < high)
+            ctx.within_window = between < window
+
+    def _fast_rollback(self, ctx: Context) -> None:
+        """Back to a revision within ``rollbackWindow``: pauses and abort are dropped, steps skipped."""
+        if not ctx.within_window:
+            return
+        for key in ("pauseConditions", "controllerPause", "abort", "abortedAt"):
+            ctx.status.pop(key, None)
+        steps = (ctx.canary or {}).get("steps") or []
+        if ctx.canary is not None and steps:
+            ctx.status["currentStepIndex"] = len(steps)
+
+    async def _clear_new_deadline(self, ctx: Context) -> None:
+        """The new ReplicaSet keeps no scale-down deadline from an earlier life (unless this is an abort,
+        whose delay is meant for it)."""
+        if ctx.new_rs is None or ctx.status.get("abort") or rsutil.deadline_of(ctx.new_rs) is None:
+            return
+        patch = {"metadata": {"annotations": {rsutil.SCALE_DOWN_DEADLINE: None}}}
+        updated = await self.client.patch(
+            kinds.REPLICASET, ctx.new_rs["metadata"]["name"], patch, namespace=ctx.namespace
+        )
+        ctx.new_rs.clear()
+        ctx.new_rs.update(updated)
 
     def _reset_on_change(self, ctx: Context) -> None:
         """A new template (or steps) resets the update: pauses, abort and promoteFull are cleared."""
@@ -367,6 +405,8 @@ class Reconciler:
                 if (changed or steps_changed) and ctx.status.get("currentStepIndex") != len(steps):
                     ctx.event("Normal", "SkipSteps", "Rollback to stable ReplicaSets")
                 ctx.status["currentStepIndex"] = len(steps)
+            elif changed and steps and ctx.within_window and rsutil.spec_replicas(ctx.new_rs or {}) > 0:
+                ctx.event("Normal", "SkipSteps", "Rollback to active ReplicaSets within RollbackWindow")
 
     def _retry_and_abort_bookkeeping(self, ctx: Context) -> None:
         if ctx.status.get("promoteFull") and ctx.status.get("abort"):
@@ -424,11 +464,16 @@ class Reconciler:
         promote_full = bool(ctx.status.get("promoteFull"))
         preview_count = bg.get("previewReplicaCount")
         bg_status = ctx.status.setdefault("blueGreen", {})
+        fast = ctx.within_window or ctx.within_delay
         if initial:
             desired_new = ctx.replicas
         elif aborted:
             desired_new = rsutil.spec_replicas(ctx.new_rs)
-        elif preview_count is not None and not bg_status.get("scaleUpPreviewCheckPoint") and not promote_full:
+        elif (
+            preview_count is not None
+            and not bg_status.get("scaleUpPreviewCheckPoint")
+            and not (promote_full or fast)
+        ):
             desired_new = int(preview_count)
         else:
             desired_new = ctx.replicas
@@ -455,8 +500,8 @@ class Reconciler:
         if paused or not new_ready:
             ctx.wake_in(5)
             return
-        # The pause before promotion (not on the first deploy, nor after promote --full).
-        if not initial and not promote_full:
+        # The pause before promotion (not on the first deploy, nor after promote --full or a fast rollback).
+        if not initial and not promote_full and not fast:
             resumed = ctx.status.get("controllerPause") and not ctx.status.get("pauseConditions")
             auto = defaults.auto_promotion_enabled(ctx.ro)
             seconds = bg.get("autoPromotionSeconds")
@@ -482,7 +527,7 @@ class Reconciler:
                     ctx.status["pauseConditions"] = [p for p in pauses if p is not current] or None
                 else:
                     return
-        if preview_count is not None and not bg_status.get("scaleUpPreviewCheckPoint"):
+        if preview_count is not None and not bg_status.get("scaleUpPreviewCheckPoint") and not fast:
             bg_status["scaleUpPreviewCheckPoint"] = True
             if int(preview_count) < ctx.replicas:
                 await self._scale(ctx, ctx.new_rs, ctx.replicas)
@@ -500,7 +545,7 @@ class Reconciler:
         if previous is not None:
             ctx.others.append(previous)
             await self._set_deadline(ctx, previous, defaults.scale_down_delay(ctx.ro))
-        _completed(ctx, "Completed blue-green update")
+        _completed(ctx, _promotion_reason(ctx, "Completed blue-green update"))
 
     # ------------------------------------------------------------------------------------ canary
 
@@ -638,7 +683,7 @@ class Reconciler:
                     await self._point_service(ctx, canary["stableService"], new_hash)
                 if routed:
                     await self._route(ctx, new_hash, new_hash, 0)
-                _completed(ctx, f"Completed all {len(steps)} canary steps")
+                _completed(ctx, _promotion_reason(ctx, f"Completed all {len(steps)} canary steps"))
             else:
                 ctx.wake_in(5)
 
@@ -758,15 +803,33 @@ class Reconciler:
             ctx.wake_in((deadline - ctx.now).total_seconds())
 
     async def _scale_down_old(self, ctx: Context) -> None:
-        """Old ReplicaSets (neither new nor stable) go to zero at their deadline; history is trimmed."""
+        """Old ReplicaSets (neither new nor stable) go to zero at their deadline; history is trimmed.
+
+        Blue-green and a routed canary keep old pods for ``scaleDownDelaySeconds`` - at most
+        ``scaleDownDelayRevisionLimit`` of them, newest first; the older ones go at once. A ReplicaSet a
+        Service still selects is left alone.
+        """
         new_hash, stable_hash = ctx.status.get("currentPodHash"), ctx.status.get("stableRS")
-        for rs in ctx.others:
-            if rsutil.hash_of(rs) in (new_hash, stable_hash) or rsutil.spec_replicas(rs) == 0:
+        delayed = ctx.blue_green is not None or bool((ctx.canary or {}).get("trafficRouting"))
+        limit = defaults.scale_down_revision_limit(ctx.ro)
+        waiting = 0  # old ReplicaSets kept up within their delay so far
+        referenced = self._referenced_hashes(ctx)
+        for rs in sorted(ctx.others, key=rsutil.revision_of, reverse=True):
+            pod_hash = rsutil.hash_of(rs)
+            if pod_hash in (new_hash, stable_hash) or rsutil.spec_replicas(rs) == 0:
+                continue
+            if delayed and pod_hash in referenced:
                 continue
             deadline = rsutil.deadline_of(rs)
-            if deadline is None and ctx.blue_green is not None:
+            if deadline is None and ctx.blue_green is None:
+                await self._scale(ctx, rs, 0)  # a canary's intermediate or previous ReplicaSet
+                continue
+            waiting += 1
+            if limit is not None and waiting > limit:
+                await self._scale(ctx, rs, 0)
+            elif deadline is None:
                 await self._set_deadline(ctx, rs, defaults.scale_down_delay(ctx.ro))
-            elif deadline is None or deadline <= ctx.now:
+            elif deadline <= ctx.now:
                 await self._scale(ctx, rs, 0)
             else:
                 ctx.wake_in((deadline - ctx.now).total_seconds())
@@ -783,6 +846,20 @@ class Reconciler:
         )
         for rs in idle[: max(0, len(idle) - limit)]:
             await self.client.delete(kinds.REPLICASET, rs["metadata"]["name"], ctx.namespace)
+
+    def _referenced_hashes(self, ctx: Context) -> set[str]:
+        """Pod hashes the strategy's Services select now (their pods still take traffic)."""
+        strategy = ctx.blue_green or ctx.canary or {}
+        names = [
+            strategy.get(k) for k in ("activeService", "previewService", "canaryService", "stableService")
+        ]
+        found = set()
+        for name in names:
+            svc = ctx.service(name) if name else None
+            selected = ((svc or {}).get("spec") or {}).get("selector") or {}
+            if selected.get(rsutil.HASH_LABEL):
+                found.add(str(selected[rsutil.HASH_LABEL]))
+        return found
 
     async def _point_service(self, ctx: Context, name: str, pod_hash: str) -> None:
         svc = ctx.service(name)
@@ -1139,6 +1216,14 @@ def _describe(step: Mapping[str, Any]) -> str:
             return f"pause: {duration}s" if isinstance(duration, int) else f"pause: {duration}"
         return f"{key}: {value}" if not isinstance(value, dict) else key
     return ""
+
+
+def _promotion_reason(ctx: Context, usual: str) -> str:
+    if ctx.within_window:
+        return "Rollback within window"
+    if ctx.within_delay:
+        return "Fast rollback"
+    return usual
 
 
 def _completed(ctx: Context, reason: str) -> None:

@@ -41,6 +41,17 @@ def revision_of(obj: Mapping[str, Any]) -> int:
         return 0
 
 
+def first_revision(rs: Mapping[str, Any]) -> int:
+    """The revision a ReplicaSet was created at: a return to an older template renumbers it to the newest
+    revision and keeps the earlier numbers in ``revision-history``, so the smallest number orders creation."""
+    annotations = (rs.get("metadata") or {}).get("annotations") or {}
+    numbers = [revision_of(rs)]
+    for part in str(annotations.get(REVISION_HISTORY) or "").split(","):
+        if part.strip().isdigit():
+            numbers.append(int(part))
+    return min(numbers)
+
+
 def spec_replicas(rs: Mapping[str, Any]) -> int:
     value = (rs.get("spec") or {}).get("replicas")
     return 1 if value is None else int(value)
