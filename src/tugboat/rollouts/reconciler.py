@@ -22,7 +22,7 @@ from typing import Any
 from tugboat.kube import errors as kube_errors
 from tugboat.kube import kinds, mergepatch
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import conditions, crds, defaults, hashing, phase, trafficrouting, validation
+from tugboat.rollouts import conditions, crds, defaults, ephemeral, hashing, phase, trafficrouting, validation
 from tugboat.rollouts import replicasets as rsutil
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ class Reconciler:
             await self._write_status(ctx, ro)
             return 20.0
         self._progress_deadline(ctx)
+        await self._ephemeral_metadata(ctx)
         await self._scale_down_old(ctx)
         await self._restart(ctx)
         await self._scale_down_workload(ctx)
@@ -244,6 +245,54 @@ class Reconciler:
         ctx.event("Normal", "RestartingPod", f"Restarting pod {victim['metadata']['name']}")
         ctx.wake_in(1)
 
+    # ------------------------------------------------------------------------------------ ephemeral metadata
+
+    async def _ephemeral_metadata(self, ctx: Context) -> None:
+        """Canary/preview metadata on the new version, stable/active on the stable one, none elsewhere:
+        into each ReplicaSet's pod template first (new pods get it), then onto its running pods."""
+        if ctx.new_rs is None or not (
+            ephemeral.configured(ctx.ro) or any(map(ephemeral.injected, ctx.others))
+        ):
+            return
+        new_meta, stable_meta = ephemeral.roles(ctx.ro)
+        stable_hash = ctx.status.get("stableRS")
+        plan: list[tuple[Obj, Mapping[str, Any] | None]] = []
+        if not stable_hash or stable_hash == rsutil.hash_of(ctx.new_rs):
+            plan.append((ctx.new_rs, stable_meta))
+        else:
+            plan.append((ctx.new_rs, new_meta))
+            if ctx.stable_rs is not None:
+                plan.append((ctx.stable_rs, stable_meta))
+        plan.extend((rs, None) for rs in ctx.others if rs is not ctx.new_rs and rs is not ctx.stable_rs)
+        for rs, desired in plan:
+            patch = ephemeral.replicaset_patch(rs, desired)
+            if patch is None:
+                continue
+            before = ephemeral.injected(rs)
+            updated = await self.client.patch(
+                kinds.REPLICASET, rs["metadata"]["name"], patch, namespace=ctx.namespace
+            )
+            rs.clear()
+            rs.update(updated)
+            if rsutil.spec_replicas(rs) > 0:
+                await self._ephemeral_pods(ctx, rs, before, desired)
+
+    async def _ephemeral_pods(
+        self, ctx: Context, rs: Obj, before: Mapping[str, Any] | None, desired: Mapping[str, Any] | None
+    ) -> None:
+        selector = f"{rsutil.HASH_LABEL}={rsutil.hash_of(rs)}"
+        pods, _ = await self.client.list(kinds.POD, ctx.namespace, labels=selector)
+        for pod in pods:
+            meta = pod.get("metadata") or {}
+            patch = ephemeral.metadata_patch(meta, ephemeral.apply(meta, before, desired))
+            if patch is None or meta.get("deletionTimestamp"):
+                continue
+            try:
+                await self.client.patch(kinds.POD, meta["name"], {"metadata": patch}, namespace=ctx.namespace)
+            except kube_errors.ApiError as exc:
+                if not exc.not_found:
+                    raise
+
     # ------------------------------------------------------------------------------------ context
 
     def _check_services(self, ctx: Context) -> str | None:
@@ -278,13 +327,18 @@ class Reconciler:
         top = max((rsutil.revision_of(r) for r in ctx.replicasets), default=0)
         if found is None:
             rs = rsutil.build(ctx.ro, template, pod_hash, top + 1)
+            if ephemeral.configured(ctx.ro):
+                new_meta, stable_meta = ephemeral.roles(ctx.ro)
+                stable_hash = ctx.status.get("stableRS")
+                has_stable = any(rsutil.hash_of(r) == stable_hash for r in ctx.replicasets)
+                rs = ephemeral.inject(rs, new_meta if has_stable else stable_meta)
             try:
                 created = await self.client.create(kinds.REPLICASET, rs)
             except kube_errors.ApiError as exc:
                 if not exc.already_exists:
                     raise
                 existing = await self.client.get(kinds.REPLICASET, rs["metadata"]["name"], ctx.namespace)
-                if rsutil.without_hash(existing["spec"]["template"]) != rsutil.without_hash(template):
+                if rsutil.own_template(existing) != rsutil.without_hash(template):
                     # A different template already has this name: change the hash (Kubernetes' way).
                     ctx.status["collisionCount"] = int(collisions or 0) + 1
                     ctx.wake_in(0.05)

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tugboat.rollouts import ephemeral
+
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION = "rollout.argoproj.io/revision"
 REVISION_HISTORY = "rollout.argoproj.io/revision-history"
@@ -86,9 +88,14 @@ def find_new(replicasets: Iterable[Obj], template: Mapping[str, Any], pod_hash: 
             return rs
     wanted = without_hash(template)
     for rs in candidates:
-        if without_hash((rs.get("spec") or {}).get("template") or {}) == wanted:
+        if own_template(rs) == wanted:
             return rs
     return None
+
+
+def own_template(rs: Mapping[str, Any]) -> Obj:
+    """``rs``'s pod template without the hash label and without injected ephemeral metadata."""
+    return without_hash(ephemeral.without_injected(rs))
 
 
 def build(ro: Mapping[str, Any], template: Mapping[str, Any], pod_hash: str, revision: int) -> Obj:
