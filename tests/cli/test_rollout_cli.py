@@ -11,6 +11,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import os
+import pty
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +29,7 @@ from clusterproc import ClusterProcess
 from tugboat.cli import rolloutcmd
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
+from tugboat.rollouts import crds
 
 runner = CliRunner()
 HASH = "rollouts-pod-template-hash"
@@ -771,3 +777,180 @@ def test_lint(tmp_path: Path) -> None:
     assert result.stderr == f"error: {result.stdout.splitlines()[0]}\n"
     missing = runner.invoke(rolloutcmd.rollout_cli, ["lint", "-f", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1 and missing.stderr.startswith("error: cannot read")
+
+
+# ---------------------------------------------------------------------------- experiments and analysis
+
+
+@pytest.fixture(scope="module")
+def analysis_kube(kube: ClusterProcess) -> ClusterProcess:
+    """The cluster with the Experiment and AnalysisRun CRDs as well."""
+    for crd in (crds.experiment_crd(), crds.analysisrun_crd()):
+        ensure_crd(kube, crd)
+    return kube
+
+
+def create_with_status(
+    kube: ClusterProcess, namespace: str, plural: str, obj: dict[str, Any]
+) -> dict[str, Any]:
+    """Create an ``argoproj.io`` object, then write its status as a controller would: through ``/status``,
+    or the object itself where the CRD has no status subresource."""
+    body = {key: value for key, value in obj.items() if key != "status"}
+    base = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/{plural}"
+    headers = {"Content-Type": "application/merge-patch+json"}
+    with kube.client() as http:
+        created = http.post(base, json=body)
+        assert created.status_code == 201, created.text
+        path = f"{base}/{obj['metadata']['name']}"
+        patch = json.dumps({"status": obj["status"]})
+        written = http.patch(f"{path}/status", content=patch, headers=headers)
+        if written.status_code == 404:
+            written = http.patch(path, content=patch, headers=headers)
+        assert written.status_code == 200, written.text
+    result: dict[str, Any] = written.json()
+    return result
+
+
+def owned_by(owner: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    reference = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+    }
+    return {"ownerReferences": [reference], **meta}
+
+
+def job_run(owner: dict[str, Any], name: str, phase: str, **meta: Any) -> dict[str, Any]:
+    """An AnalysisRun with one Job metric measured once, with the outcome ``phase``."""
+    measured = {
+        "phase": phase,
+        "startedAt": "2026-08-01T10:00:00Z",
+        "finishedAt": "2026-08-01T10:00:05Z",
+        "metadata": {"job-name": f"{name}-job-1"},
+    }
+    result = {"name": "job", "phase": phase, "count": 1, phase.lower(): 1, "measurements": [measured]}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": {"name": name, **owned_by(owner, **meta)},
+        "spec": {"metrics": [{"name": "job", "provider": {"job": {"spec": {}}}}]},
+        "status": {"phase": phase, "metricResults": [result]},
+    }
+
+
+def tree_without_ages(stdout: str) -> list[list[str]]:
+    """The words of the tree's lines below the Rollout's, leaving out ages (they move on)."""
+    lines = stdout.splitlines()
+    rows = [line.split() for line in lines[lines.index("") + 3 :]]
+    return [[word for word in row if not re.fullmatch(r"(\d+[smhdy])+", word)] for row in rows]
+
+
+def test_get_shows_experiments_analysis_runs_and_jobs(analysis_kube: ClusterProcess, namespace: str) -> None:
+    status = {"phase": "Paused", "currentStepIndex": 1, "currentPodHash": "h2", "stableRS": "h1"}
+    ro = make_rollout(analysis_kube, namespace, template=pod_template("nginx:2"), status=status)
+    make_replicaset(analysis_kube, namespace, ro, "h1", 1, "nginx:1")
+    make_replicaset(analysis_kube, namespace, ro, "h2", 2, "nginx:2")
+    revision_2 = {"annotations": {REVISION: "2"}, "labels": {HASH: "h2"}}
+    exp = create_with_status(
+        analysis_kube,
+        namespace,
+        "experiments",
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Experiment",
+            "metadata": {"name": "web-h2-2-0", **owned_by(ro, **revision_2)},
+            "spec": {"templates": []},
+            "status": {"phase": "Running"},
+        },
+    )
+    create_with_status(
+        analysis_kube, namespace, "analysisruns", job_run(exp, "web-h2-2-0-smoke", "Successful")
+    )
+    create_with_status(
+        analysis_kube, namespace, "analysisruns", job_run(ro, "web-h2-2", "Failed", **revision_2)
+    )
+    other = make_rollout(analysis_kube, namespace, "other", status={})
+    create_with_status(analysis_kube, namespace, "analysisruns", job_run(other, "other-1", "Error"))
+
+    result = cli(analysis_kube, namespace, "get", "web", "--no-color")
+    assert result.exit_code == 0, result.output
+    assert tree_without_ages(result.stdout) == [
+        ["├──#", "revision:2"],
+        ["│", "├──⧉", "web-h2", "ReplicaSet", "◌", "Progressing", "canary"],
+        ["│", "├──Σ", "web-h2-2-0", "Experiment", "◌", "Running"],
+        ["│", "│", "└──α", "web-h2-2-0-smoke", "AnalysisRun", "✔", "Successful", "✔", "1"],
+        ["│", "│", "└──⊞", "web-h2-2-0-smoke-job-1", "Job", "✔", "Successful"],
+        ["│", "└──α", "web-h2-2", "AnalysisRun", "✖", "Failed", "✖", "1"],
+        ["│", "└──⊞", "web-h2-2-job-1", "Job", "✖", "Failed"],
+        ["└──#", "revision:1"],
+        ["└──⧉", "web-h1", "ReplicaSet", "◌", "Progressing", "stable"],
+    ]
+
+
+def test_analysis_kinds_the_server_lacks_list_as_none(kube: ClusterProcess, namespace: str) -> None:
+    """Without the Experiment or AnalysisRun CRD (404), ``get`` shows none of them instead of failing."""
+    missing = kinds.Kind("missing.tugboat.test", "v1alpha1", "Nothing", "nothings")
+
+    async def listed() -> tuple[list[Any] | None, list[Any] | None]:
+        async with Client.from_kubeconfig(kube.kubeconfig, field_manager="test") as client:
+            absent = await rolloutcmd.list_if_served(client, missing, namespace)
+            present = await rolloutcmd.list_if_served(client, crds.ROLLOUT, namespace)
+            return absent, present
+
+    assert asyncio.run(listed()) == (None, [])
+
+
+def test_get_watch_shows_a_new_analysis_run(
+    analysis_kube: ClusterProcess, namespace: str, background: Callable[[Callable[[], None]], None]
+) -> None:
+    ro = make_rollout(analysis_kube, namespace, status={"phase": "Progressing", "currentPodHash": "h1"})
+    make_replicaset(analysis_kube, namespace, ro, "h1", 1, "nginx:1")
+    run = job_run(ro, "web-h1-1", "Running", annotations={REVISION: "1"})
+
+    def controller() -> None:
+        time.sleep(0.6)
+        create_with_status(analysis_kube, namespace, "analysisruns", run)
+
+    background(controller)
+    result = cli(analysis_kube, namespace, "get", "web", "--watch", "--timeout-seconds", "2", "--no-color")
+    assert result.exit_code == 0, result.output
+    views = result.stdout.split("\n\nName:")
+    assert len(views) in (2, 3), result.stdout  # the run is created, then its status written
+    assert "α web-h1-1" not in views[0]
+    assert "└──α web-h1-1" in views[-1] and "└──⊞ web-h1-1-job-1" in views[-1]
+
+
+def run_on_terminal(kube: ClusterProcess, namespace: str, *args: str) -> str:
+    """``tugboat rollout get …`` with its stdout on a pseudo-terminal; what it wrote there."""
+    controller, terminal = pty.openpty()
+    env = {key: value for key, value in os.environ.items() if key not in ("NO_COLOR", "FORCE_COLOR")}
+    env.update(TERM="xterm-256color", COLUMNS="200", LINES="50")
+    command = [sys.executable, "-m", "tugboat.cli.main", "rollout", "get", *args]
+    command += ["-n", namespace, "--kubeconfig", str(kube.kubeconfig)]
+    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=terminal, env=env) as proc:
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    os.close(controller)
+    return b"".join(chunks).decode()
+
+
+def test_get_colours_a_terminal_unless_no_color(kube: ClusterProcess, namespace: str) -> None:
+    status = {"phase": "Healthy", "currentPodHash": "h1", "stableRS": "h1"}
+    ro = make_rollout(kube, namespace, template=pod_template("nginx:1"), status=status)
+    make_replicaset(kube, namespace, ro, "h1", 1, "nginx:1")
+    coloured = run_on_terminal(kube, namespace, "web")
+    plain = run_on_terminal(kube, namespace, "web", "--no-color")
+    assert "\x1b[" in coloured and "stable" in coloured
+    assert "\x1b[" not in plain and "Status:          ✔ Healthy" in plain
+    assert "└──⧉ web-h1" in plain  # rich did not wrap the tree's lines

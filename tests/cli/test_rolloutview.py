@@ -1,7 +1,10 @@
-"""``tugboat rollout`` screens from realistic Rollout, ReplicaSet and Pod dicts, with a fixed clock.
+"""``tugboat rollout`` screens from realistic Rollout, ReplicaSet, Pod, Experiment and AnalysisRun dicts,
+with a fixed clock.
 
-The expected texts follow ``kubectl argo rollouts get rollout`` (research/rollouts.md §3): a ``%-17s``
-header, then a tab-aligned tree with two spaces between columns.
+The expected texts are golden screens of ``kubectl argo rollouts get rollout --no-color`` for the same
+situations (research/rollouts.md §3): a ``%-17s`` header, then a tab-aligned tree with two spaces between
+columns; revisions newest first, and under each its ReplicaSets, Experiments, then AnalysisRuns. The
+objects are built here by hand, in the shapes the API returns.
 """
 
 from __future__ import annotations
@@ -59,6 +62,17 @@ def rollout(
     }
 
 
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": owner.get("apiVersion", "argoproj.io/v1alpha1"),
+        "kind": owner.get("kind", "Rollout"),
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
 def replicaset(
     owner: dict[str, Any],
     pod_hash: str,
@@ -68,8 +82,9 @@ def replicaset(
     replicas: int,
     available: int | None = None,
     annotations: dict[str, str] | None = None,
+    name: str = "",
 ) -> dict[str, Any]:
-    name = f"{owner['metadata']['name']}-{pod_hash}"
+    name = name or f"{owner['metadata']['name']}-{pod_hash}"
     available = replicas if available is None else available
     return {
         "apiVersion": "apps/v1",
@@ -82,15 +97,7 @@ def replicaset(
             "creationTimestamp": CREATED,
             "labels": {"app": "demo", rolloutview.HASH_LABEL: pod_hash},
             "annotations": {rolloutview.REVISION_ANNOTATION: str(revision), **(annotations or {})},
-            "ownerReferences": [
-                {
-                    "apiVersion": "argoproj.io/v1alpha1",
-                    "kind": "Rollout",
-                    "name": owner["metadata"]["name"],
-                    "uid": owner["metadata"]["uid"],
-                    "controller": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(owner)],
         },
         "spec": {"replicas": replicas, "template": template(image, pod_hash)},
         "status": {
@@ -147,8 +154,81 @@ def pod(
     }
 
 
-def render(ro: dict[str, Any], replicasets: list[dict[str, Any]], pods: list[dict[str, Any]]) -> str:
-    view = rolloutview.detail(rolloutview.rollout_info(ro, replicasets, pods), NOW)
+def measurement(phase: str, *, job: str = "", value: str = "", started: str = CREATED) -> dict[str, Any]:
+    found: dict[str, Any] = {"phase": phase, "startedAt": started}
+    if phase not in ("Running", "Pending"):
+        found["finishedAt"] = started
+    if job:
+        found["metadata"] = {rolloutview.JOB_NAME_KEY: job}
+    if value:
+        found["value"] = value
+    return found
+
+
+def metric_result(
+    name: str, phase: str, measurements: list[dict[str, Any]], **counters: int
+) -> dict[str, Any]:
+    return {"name": name, "phase": phase, "measurements": measurements, **counters}
+
+
+def analysisrun(
+    owner: dict[str, Any],
+    name: str,
+    *,
+    phase: str,
+    results: list[dict[str, Any]],
+    revision: int | None = None,
+    created: str = CREATED,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    annotations = {rolloutview.REVISION_ANNOTATION: str(revision)} if revision is not None else {}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": {
+            "name": name,
+            "namespace": "demo",
+            "uid": f"uid-{name}",
+            "creationTimestamp": created,
+            "labels": labels or {},
+            "annotations": annotations,
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {"metrics": [{"name": r["name"], "provider": {"job": {}}} for r in results]},
+        "status": {"phase": phase, "metricResults": results},
+    }
+
+
+def experiment(owner: dict[str, Any], name: str, *, revision: int, phase: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Experiment",
+        "metadata": {
+            "name": name,
+            "namespace": "demo",
+            "uid": f"uid-{name}",
+            "creationTimestamp": CREATED,
+            "annotations": {rolloutview.REVISION_ANNOTATION: str(revision)},
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": {"templates": []},
+        "status": {"phase": phase},
+    }
+
+
+def render(
+    ro: dict[str, Any],
+    replicasets: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    *,
+    experiments: list[dict[str, Any]] | None = None,
+    analysisruns: list[dict[str, Any]] | None = None,
+    now: datetime.datetime = NOW,
+) -> str:
+    info = rolloutview.rollout_info(
+        ro, replicasets, pods, experiments=experiments or [], analysisruns=analysisruns or []
+    )
+    view = rolloutview.detail(info, now)
     return "\n".join(line.rstrip() for line in view.plain.splitlines())
 
 
@@ -333,6 +413,473 @@ NAME                                     KIND        STATUS              AGE  IN
     )
 
 
+def test_blue_green_scale_down_delay_of_an_unlabelled_set() -> None:
+    """A ReplicaSet that lost its hash label has no role (its image is untagged); the delay left is
+    counted down from a clock that is not on a whole second."""
+    ro = rollout(
+        "bluegreen-demo",
+        replicas=2,
+        strategy={"blueGreen": {"activeService": "demo-active", "previewService": "demo-preview"}},
+        status={
+            "phase": "Paused",
+            "message": "BlueGreenPause",
+            "currentPodHash": "74b948fccb",
+            "stableRS": "6cbccd9f99",
+            "controllerPause": True,
+            "pauseConditions": [{"reason": "BlueGreenPause", "startTime": CREATED}],
+            "blueGreen": {"activeSelector": "6cbccd9f99", "previewSelector": "74b948fccb"},
+            "replicas": 4,
+            "updatedReplicas": 2,
+            "readyReplicas": 4,
+            "availableReplicas": 2,
+        },
+    )
+    deadline = {rolloutview.SCALE_DOWN_DEADLINE_ANNOTATION: "2026-08-08T14:00:00Z"}  # NOW + 4h
+    preview = replicaset(
+        ro, "74b948fccb", revision=3, image="argoproj/rollouts-demo:green", replicas=2, annotations=deadline
+    )
+    del preview["metadata"]["labels"][rolloutview.HASH_LABEL]
+    active = replicaset(ro, "6cbccd9f99", revision=2, image="argoproj/rollouts-demo:blue", replicas=2)
+    old = replicaset(ro, "746d5fddf6", revision=1, image="argoproj/rollouts-demo:blue", replicas=0)
+    pods = [pod(preview, "5jz59"), pod(active, "gk78v")]
+    later = NOW + datetime.timedelta(milliseconds=250)
+    assert render(ro, [old, active, preview], pods, now=later) == (
+        """\
+Name:            bluegreen-demo
+Namespace:       demo
+Status:          ॥ Paused
+Message:         BlueGreenPause
+Strategy:        BlueGreen
+Images:          argoproj/rollouts-demo:blue (stable, active)
+                 argoproj/rollouts-demo:green
+Replicas:
+  Desired:       2
+  Current:       4
+  Updated:       2
+  Ready:         4
+  Available:     2
+
+NAME                                        KIND        STATUS        AGE  INFO
+⟳ bluegreen-demo                            Rollout     ॥ Paused      7d
+├──# revision:3
+│  └──⧉ bluegreen-demo-74b948fccb           ReplicaSet  ✔ Healthy     7d   delay:3h59m
+│     └──□ bluegreen-demo-74b948fccb-5jz59  Pod         ✔ Running     7d   ready:1/1
+├──# revision:2
+│  └──⧉ bluegreen-demo-6cbccd9f99           ReplicaSet  ✔ Healthy     7d   stable,active
+│     └──□ bluegreen-demo-6cbccd9f99-gk78v  Pod         ✔ Running     7d   ready:1/1
+└──# revision:1
+   └──⧉ bluegreen-demo-746d5fddf6           ReplicaSet  • ScaledDown  7d"""
+    )
+
+
+def test_canary_ping_pong() -> None:
+    ro = rollout(
+        "pingpong-demo",
+        replicas=2,
+        strategy={
+            "canary": {
+                "steps": CANARY_STEPS,
+                "pingPong": {"pingService": "ping", "pongService": "pong"},
+                "trafficRouting": {"alb": {"ingress": "web", "rootService": "root", "servicePort": 80}},
+            }
+        },
+        status={
+            "phase": "Degraded",
+            "message": (
+                'ProgressDeadlineExceeded: ReplicaSet "pingpong-demo-65fb5ffc84" has timed out progressing.'
+            ),
+            "currentStepIndex": 0,
+            "currentPodHash": "65fb5ffc84",
+            "stableRS": "877894d5b",
+            "canary": {
+                "stablePingPong": "pong",
+                "weights": {"canary": {"weight": 0}, "stable": {"weight": 100}},
+            },
+            "replicas": 3,
+            "updatedReplicas": 1,
+            "readyReplicas": 2,
+            "availableReplicas": 2,
+        },
+    )
+    canary = replicaset(
+        ro, "65fb5ffc84", revision=2, image="argoproj/rollouts-demo:does-not-exist", replicas=1, available=0
+    )
+    stable = replicaset(ro, "877894d5b", revision=1, image="argoproj/rollouts-demo:green", replicas=2)
+    pull = {
+        "name": "demo",
+        "ready": False,
+        "restartCount": 0,
+        "state": {"waiting": {"reason": "ImagePullBackOff"}},
+    }
+    pods = [pod(canary, "9wf5r", statuses=[pull]), pod(stable, "7jmqw"), pod(stable, "6jfpt")]
+    assert render(ro, [canary, stable], pods) == (
+        """\
+Name:            pingpong-demo
+Namespace:       demo
+Status:          ✖ Degraded
+Message:         ProgressDeadlineExceeded: ReplicaSet "pingpong-demo-65fb5ffc84" has timed out progressing.
+Strategy:        Canary
+  Step:          0/8
+  SetWeight:     20
+  ActualWeight:  0
+Images:          argoproj/rollouts-demo:does-not-exist (canary, ping)
+                 argoproj/rollouts-demo:green (stable, pong)
+Replicas:
+  Desired:       2
+  Current:       3
+  Updated:       1
+  Ready:         2
+  Available:     2
+
+NAME                                       KIND        STATUS              AGE  INFO
+⟳ pingpong-demo                            Rollout     ✖ Degraded          7d
+├──# revision:2
+│  └──⧉ pingpong-demo-65fb5ffc84           ReplicaSet  ◌ Progressing       7d   canary,ping
+│     └──□ pingpong-demo-65fb5ffc84-9wf5r  Pod         ⚠ ImagePullBackOff  7d   ready:0/1
+└──# revision:1
+   └──⧉ pingpong-demo-877894d5b            ReplicaSet  ✔ Healthy           7d   stable,pong
+      ├──□ pingpong-demo-877894d5b-6jfpt   Pod         ✔ Running           7d   ready:1/1
+      └──□ pingpong-demo-877894d5b-7jmqw   Pod         ✔ Running           7d   ready:1/1"""
+    )
+
+
+def test_invalid_rollout_without_replicasets() -> None:
+    message = (
+        'InvalidSpec: The Rollout "broken" is invalid: spec.template.metadata.labels: Invalid value: '
+        'map[string]string{"app":"other"}: `selector` does not match template `labels`'
+    )
+    ro = rollout(
+        "broken", replicas=1, strategy={"canary": {}}, status={"phase": "Degraded", "message": message}
+    )
+    assert render(ro, [], []) == (
+        f"""\
+Name:            broken
+Namespace:       demo
+Status:          ✖ Degraded
+Message:         {message}
+Strategy:        Canary
+  Step:
+  SetWeight:     100
+  ActualWeight:  100
+Replicas:
+  Desired:       1
+  Current:       0
+  Updated:       0
+  Ready:         0
+  Available:     0
+
+NAME      KIND     STATUS      AGE  INFO
+⟳ broken  Rollout  ✖ Degraded  7d"""
+    )
+
+
+# ---------------------------------------------------------------------------- experiments and analysis
+
+
+def experiment_analysis_objects() -> dict[str, Any]:
+    """A canary at an experiment step, with a background AnalysisRun of eight Job measurements."""
+    ro = rollout(
+        "ed",
+        replicas=4,
+        strategy={"canary": {"steps": [{"setWeight": 25}, {"experiment": {"templates": []}}]}},
+        status={
+            "phase": "Degraded",
+            "message": 'ProgressDeadlineExceeded: ReplicaSet "ed-7b4f6c9d8" has timed out progressing.',
+            "currentStepIndex": 1,
+            "currentPodHash": "7b4f6c9d8",
+            "stableRS": "5c8d7f9b6",
+            "replicas": 4,
+            "updatedReplicas": 1,
+            "readyReplicas": 4,
+            "availableReplicas": 4,
+        },
+    )
+    canary = replicaset(ro, "7b4f6c9d8", revision=2, image="argoproj/rollouts-demo:yellow", replicas=1)
+    stable = replicaset(ro, "5c8d7f9b6", revision=1, image="argoproj/rollouts-demo:blue", replicas=3)
+    exp = experiment(ro, "ed-7b4f6c9d8-2-x4k", revision=2, phase="Running")
+    baseline = replicaset(
+        exp,
+        "6d9f8c7b5",
+        revision=1,
+        image="argoproj/rollouts-demo:blue",
+        replicas=1,
+        name="ed-7b4f6c9d8-2-x4k-baseline-6d9f8c7b5",
+    )
+    candidate = replicaset(
+        exp,
+        "5f7b9c4d2",
+        revision=1,
+        image="argoproj/rollouts-demo:yellow",
+        replicas=1,
+        name="ed-7b4f6c9d8-2-x4k-canary-5f7b9c4d2",
+    )
+    run_name = "ed-random-fail-7b4f6c9d8-q9v2m"
+    phases = ["Failed", "Successful", "Successful", "Failed", "Failed", "Successful", "Failed", "Successful"]
+    measurements = [measurement(p, job=f"{run_name}-{i}") for i, p in enumerate(phases)]
+    counters = {"count": 8, "successful": 4, "failed": 4, "inconclusive": 1, "error": 1}
+    run = analysisrun(
+        ro,
+        run_name,
+        phase="Inconclusive",
+        revision=2,
+        results=[metric_result("random-fail", "Inconclusive", measurements, **counters)],
+        labels={rolloutview.HASH_LABEL: "7b4f6c9d8"},
+    )
+    pods = [
+        pod(canary, "wn5w8"),
+        pod(baseline, "7dczd"),
+        pod(candidate, "7699v"),
+        pod(stable, "bq55x"),
+        pod(stable, "8dmnz"),
+        pod(stable, "bb6v6"),
+    ]
+    return {
+        "ro": ro,
+        "replicasets": [stable, baseline, canary, candidate],
+        "pods": pods,
+        "experiments": [exp],
+        "analysisruns": [run],
+    }
+
+
+def test_experiment_and_analysis_run_under_their_revision() -> None:
+    objects = experiment_analysis_objects()
+    assert render(**objects) == (
+        """\
+Name:            ed
+Namespace:       demo
+Status:          ✖ Degraded
+Message:         ProgressDeadlineExceeded: ReplicaSet "ed-7b4f6c9d8" has timed out progressing.
+Strategy:        Canary
+  Step:          1/2
+  SetWeight:     25
+  ActualWeight:  25
+Images:          argoproj/rollouts-demo:blue (stable)
+                 argoproj/rollouts-demo:yellow (canary)
+Replicas:
+  Desired:       4
+  Current:       4
+  Updated:       1
+  Ready:         4
+  Available:     4
+
+NAME                                                       KIND         STATUS          AGE  INFO
+⟳ ed                                                       Rollout      ✖ Degraded      7d
+├──# revision:2
+│  ├──⧉ ed-7b4f6c9d8                                       ReplicaSet   ✔ Healthy       7d   canary
+│  │  └──□ ed-7b4f6c9d8-wn5w8                              Pod          ✔ Running       7d   ready:1/1
+│  ├──Σ ed-7b4f6c9d8-2-x4k                                 Experiment   ◌ Running       7d
+│  │  ├──⧉ ed-7b4f6c9d8-2-x4k-baseline-6d9f8c7b5           ReplicaSet   ✔ Healthy       7d
+│  │  │  └──□ ed-7b4f6c9d8-2-x4k-baseline-6d9f8c7b5-7dczd  Pod          ✔ Running       7d   ready:1/1
+│  │  └──⧉ ed-7b4f6c9d8-2-x4k-canary-5f7b9c4d2             ReplicaSet   ✔ Healthy       7d
+│  │     └──□ ed-7b4f6c9d8-2-x4k-canary-5f7b9c4d2-7699v    Pod          ✔ Running       7d   ready:1/1
+│  └──α ed-random-fail-7b4f6c9d8-q9v2m                     AnalysisRun  ? Inconclusive  7d   ✔ 4,✖ 4,? 1,⚠ 1
+│     ├──⊞ ed-random-fail-7b4f6c9d8-q9v2m-0                Job          ✖ Failed        7d
+│     ├──⊞ ed-random-fail-7b4f6c9d8-q9v2m-1                Job          ✔ Successful    7d
+│     ├──⊞ ed-random-fail-7b4f6c9d8-q9v2m-2                Job          ✔ Successful    7d
+│     ├──⊞ ed-random-fail-7b4f6c9d8-q9v2m-3                Job          ✖ Failed        7d
+│     ├──⊞ ed-random-fail-7b4f6c9d8-q9v2m-4                Job          ✖ Failed        7d
+│     ├──⊞ ed-random-fail-7b4f6c9d8-q9v2m-5                Job          ✔ Successful    7d
+│     ├──⊞ ed-random-fail-7b4f6c9d8-q9v2m-6                Job          ✖ Failed        7d
+│     └──⊞ ed-random-fail-7b4f6c9d8-q9v2m-7                Job          ✔ Successful    7d
+└──# revision:1
+   └──⧉ ed-5c8d7f9b6                                       ReplicaSet   ✔ Healthy       7d   stable
+      ├──□ ed-5c8d7f9b6-8dmnz                              Pod          ✔ Running       7d   ready:1/1
+      ├──□ ed-5c8d7f9b6-bb6v6                              Pod          ✔ Running       7d   ready:1/1
+      └──□ ed-5c8d7f9b6-bq55x                              Pod          ✔ Running       7d   ready:1/1"""
+    )
+
+
+def test_experiment_step_with_an_analysis_job() -> None:
+    """The Experiment's template image is tagged ``Σ:<template>``; its AnalysisRun (owned by the
+    Experiment) and that run's Job hang under it."""
+    ro = rollout(
+        "job-demo",
+        replicas=2,
+        strategy={"canary": {"steps": [{"experiment": {"templates": []}}]}},
+        status={
+            "phase": "Progressing",
+            "message": "more replicas need to be updated",
+            "currentStepIndex": 0,
+            "currentPodHash": "645d5dbc4c",
+            "stableRS": "877894d5b",
+            "replicas": 2,
+            "updatedReplicas": 0,
+            "readyReplicas": 2,
+            "availableReplicas": 2,
+        },
+    )
+    canary = replicaset(ro, "645d5dbc4c", revision=2, image="argoproj/rollouts-demo:blue", replicas=0)
+    stable = replicaset(ro, "877894d5b", revision=1, image="argoproj/rollouts-demo:green", replicas=2)
+    exp = experiment(ro, "job-demo-645d5dbc4c-2-0", revision=2, phase="Running")
+    preview = replicaset(
+        exp,
+        "7c9d6b8f4",
+        revision=1,
+        image="argoproj/rollouts-demo:blue",
+        replicas=1,
+        name="job-demo-645d5dbc4c-2-0-canary-preview",
+        annotations={rolloutview.TEMPLATE_ANNOTATION: "canary-preview"},
+    )
+    job = "uid-job-demo-645d5dbc4c-2-0-stress-test.stress.1"
+    run = analysisrun(
+        exp,
+        "job-demo-645d5dbc4c-2-0-stress-test",
+        phase="Running",
+        results=[metric_result("stress", "Running", [measurement("Running", job=job)])],
+    )
+    pods = [pod(preview, "zmmvz"), pod(stable, "n6xqz"), pod(stable, "nlmj9")]
+    out = render(ro, [canary, stable, preview], pods, experiments=[exp], analysisruns=[run])
+    assert out == (
+        """\
+Name:            job-demo
+Namespace:       demo
+Status:          ◌ Progressing
+Message:         more replicas need to be updated
+Strategy:        Canary
+  Step:          0/1
+  SetWeight:     0
+  ActualWeight:  0
+Images:          argoproj/rollouts-demo:blue (Σ:canary-preview)
+                 argoproj/rollouts-demo:green (stable)
+Replicas:
+  Desired:       2
+  Current:       2
+  Updated:       0
+  Ready:         2
+  Available:     2
+
+NAME                                                            KIND         STATUS         AGE  INFO
+⟳ job-demo                                                      Rollout      ◌ Progressing  7d
+├──# revision:2
+│  ├──⧉ job-demo-645d5dbc4c                                     ReplicaSet   • ScaledDown   7d   canary
+│  └──Σ job-demo-645d5dbc4c-2-0                                 Experiment   ◌ Running      7d
+│     ├──⧉ job-demo-645d5dbc4c-2-0-canary-preview               ReplicaSet   ✔ Healthy      7d
+│     │  └──□ job-demo-645d5dbc4c-2-0-canary-preview-zmmvz      Pod          ✔ Running      7d   ready:1/1
+│     └──α job-demo-645d5dbc4c-2-0-stress-test                  AnalysisRun  ◌ Running      7d
+│        └──⊞ uid-job-demo-645d5dbc4c-2-0-stress-test.stress.1  Job          ◌ Running      7d
+└──# revision:1
+   └──⧉ job-demo-877894d5b                                      ReplicaSet   ✔ Healthy      7d   stable
+      ├──□ job-demo-877894d5b-n6xqz                             Pod          ✔ Running      7d   ready:1/1
+      └──□ job-demo-877894d5b-nlmj9                             Pod          ✔ Running      7d   ready:1/1"""
+    )
+
+
+def test_aborted_by_background_analysis() -> None:
+    message = 'RolloutAborted: metric "web" assessed Failed due to failed (1) > failureLimit (0)'
+    ro = rollout(
+        "bg-analysis",
+        replicas=1,
+        strategy={"canary": {"steps": [{"setWeight": 10}, {"pause": {}}], "analysis": {"templates": []}}},
+        status={
+            "phase": "Degraded",
+            "message": message,
+            "abort": True,
+            "currentStepIndex": 0,
+            "currentPodHash": "db976bc44",
+            "stableRS": "7d84d44bb8",
+            "replicas": 1,
+            "updatedReplicas": 0,
+            "readyReplicas": 1,
+            "availableReplicas": 1,
+        },
+    )
+    canary = replicaset(ro, "db976bc44", revision=2, image="argoproj/rollouts-demo:yellow", replicas=0)
+    stable = replicaset(ro, "7d84d44bb8", revision=1, image="argoproj/rollouts-demo:blue", replicas=1)
+    web = metric_result("web", "Failed", [measurement("Failed", value="false")], count=1, failed=1)
+    run = analysisrun(ro, "bg-analysis-db976bc44-2", phase="Failed", revision=2, results=[web])
+    assert render(ro, [canary, stable], [pod(stable, "z5wps")], analysisruns=[run]) == (
+        f"""\
+Name:            bg-analysis
+Namespace:       demo
+Status:          ✖ Degraded
+Message:         {message}
+Strategy:        Canary
+  Step:          0/2
+  SetWeight:     0
+  ActualWeight:  0
+Images:          argoproj/rollouts-demo:blue (stable)
+Replicas:
+  Desired:       1
+  Current:       1
+  Updated:       0
+  Ready:         1
+  Available:     1
+
+NAME                                     KIND         STATUS        AGE  INFO
+⟳ bg-analysis                            Rollout      ✖ Degraded    7d
+├──# revision:2
+│  ├──⧉ bg-analysis-db976bc44            ReplicaSet   • ScaledDown  7d   canary
+│  └──α bg-analysis-db976bc44-2          AnalysisRun  ✖ Failed      7d   ✖ 1
+└──# revision:1
+   └──⧉ bg-analysis-7d84d44bb8           ReplicaSet   ✔ Healthy     7d   stable
+      └──□ bg-analysis-7d84d44bb8-z5wps  Pod          ✔ Running     7d   ready:1/1"""
+    )
+
+
+def test_analysis_run_counts() -> None:
+    """The INFO counts add up every metric's measurement counters (``runSummary`` counts metrics, not
+    measurements, and is not used); a result without counters is counted from its measurements."""
+    ro = rollout("c", strategy={"canary": {}}, status={})
+    counted = metric_result("a", "Failed", [], count=5, successful=3, failed=1, error=1)
+    uncounted = metric_result(
+        "b",
+        "Running",
+        [
+            measurement("Successful"),
+            measurement("Inconclusive"),
+            measurement("Error"),
+            measurement("Running"),
+        ],
+    )
+    run = analysisrun(ro, "r", phase="Failed", revision=1, results=[counted, uncounted])
+    run["status"]["runSummary"] = {"count": 2, "successful": 1, "failed": 1}
+    assert rolloutview.analysisrun_counts(run) == rolloutview.Counts(
+        successful=4, failed=1, inconclusive=1, error=2
+    )
+    assert rolloutview.counts_text(rolloutview.analysisrun_counts(run)).plain == "✔ 4,✖ 1,? 1,⚠ 2"
+    assert rolloutview.analysisrun_counts(analysisrun(ro, "e", phase="", results=[])) == rolloutview.Counts()
+
+
+def test_analysis_runs_order_ownership_and_revision() -> None:
+    """Runs of a revision come oldest first, then by name descending; a run without the revision
+    annotation takes the revision of the ReplicaSet whose hash it is labelled with (else 0); runs of
+    other Rollouts are left out."""
+    ro = rollout("o", strategy={"canary": {}}, status={"stableRS": "h1"})
+    stable = replicaset(ro, "h1", revision=1, image="i:1", replicas=1)
+    late = "2026-08-08T09:00:00Z"
+    runs = [
+        analysisrun(ro, "o-a", phase="Successful", revision=3, results=[], created=late),
+        analysisrun(ro, "o-b", phase="Successful", revision=3, results=[], created=late),
+        analysisrun(ro, "o-c", phase="Running", revision=3, results=[]),
+        analysisrun(ro, "o-labelled", phase="Pending", results=[], labels={rolloutview.HASH_LABEL: "h1"}),
+        analysisrun(ro, "o-orphan", phase="Error", results=[]),
+        analysisrun(rollout("x", strategy={}, status={}), "x-run", phase="Failed", revision=3, results=[]),
+    ]
+    info = rolloutview.rollout_info(ro, [stable], [], analysisruns=runs)
+    assert [(run.name, run.revision) for run in info.analysisruns] == [
+        ("o-c", 3),
+        ("o-b", 3),
+        ("o-a", 3),
+        ("o-labelled", 1),
+        ("o-orphan", 0),
+    ]
+    assert "\n".join(line.rstrip() for line in rolloutview.tree(info, NOW).plain.splitlines()) == (
+        """\
+NAME                KIND         STATUS         AGE  INFO
+⟳ o                 Rollout      ◌ Progressing  7d
+├──# revision:3
+│  ├──α o-c         AnalysisRun  ◌ Running      7d
+│  ├──α o-b         AnalysisRun  ✔ Successful   60m
+│  └──α o-a         AnalysisRun  ✔ Successful   60m
+├──# revision:1
+│  ├──⧉ o-h1        ReplicaSet   ✔ Healthy      7d   stable
+│  └──α o-labelled  AnalysisRun  ◷ Pending      7d
+└──# revision:0
+   └──α o-orphan    AnalysisRun  ⚠ Error        7d"""
+    )
+
+
 def test_terminal_styles_follow_upstream_colours() -> None:
     ro = rollout(
         "web",
@@ -344,7 +891,50 @@ def test_terminal_styles_follow_upstream_colours() -> None:
     styled = {view.plain[span.start : span.end]: str(span.style) for span in view.spans}
     assert styled["✔"] == "green" and "Healthy" not in styled  # only the icon is coloured
     assert styled["stable"] == "green"
-    assert styled["web-abc"] == "green"  # a ReplicaSet's name takes its first role's colour
+    assert styled["web-abc"] == "green"  # a ReplicaSet's name takes its role's colour
+
+
+def styles(view: Any) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for span in view.spans:
+        found.setdefault(view.plain[span.start : span.end], set()).add(str(span.style))
+    return found
+
+
+def test_colours_of_runs_jobs_experiments_and_roles() -> None:
+    """Names of Experiments, AnalysisRuns and Jobs still at work are blue, finished ones uncoloured; a
+    ReplicaSet's name takes the colour of its last role (stable, then canary/active/preview, then
+    ping/pong); the count icons are coloured like status icons."""
+    objects = experiment_analysis_objects()
+    run = objects["analysisruns"][0]
+    run["status"]["phase"] = "Running"
+    info = rolloutview.rollout_info(
+        objects["ro"],
+        objects["replicasets"],
+        objects["pods"],
+        experiments=objects["experiments"],
+        analysisruns=objects["analysisruns"],
+    )
+    found = styles(rolloutview.tree(info, NOW))
+    assert found[run["metadata"]["name"]] == {"bright_blue"}
+    assert found["ed-7b4f6c9d8-2-x4k"] == {"bright_blue"}  # the Running Experiment
+    assert f"{run['metadata']['name']}-1" not in found  # a Successful Job
+    assert found["◌"] == {"bright_blue"} and found["⚠"] == {"red"} and found["?"] == {"yellow"}
+    ro = rollout(
+        "pp",
+        strategy={"canary": {"pingPong": {"pingService": "ping", "pongService": "pong"}}},
+        status={"currentPodHash": "new", "stableRS": "old", "canary": {"stablePingPong": "ping"}},
+    )
+    old = replicaset(ro, "old", revision=1, image="i:1", replicas=1)
+    exp = experiment(ro, "pp-exp", revision=1, phase="Successful")
+    tagged = {rolloutview.TEMPLATE_ANNOTATION: "base"}
+    exp_rs = replicaset(exp, "e", revision=1, image="i:0", replicas=1, annotations=tagged, name="pp-exp-base")
+    info = rolloutview.rollout_info(ro, [old, exp_rs], [], experiments=[exp])
+    found = styles(rolloutview.detail(info, NOW))
+    assert found["pp-old"] == {"bright_blue"}  # stable (green), then ping (blue)
+    assert found["stable"] == {"green"} and found["ping"] == {"bright_blue"}
+    assert "Σ:base" not in found and "pp-exp" not in found
+    assert "i:0 (Σ:base)" in rolloutview.summary(info).plain
 
 
 # -------------------------------------------------------------------------------------------- phase

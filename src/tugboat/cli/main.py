@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from tugboat import __version__
-from tugboat.cli import appcmd, gitopscmd, rolloutcmd, rolloutsctlcmd
+from tugboat.cli import analysiscmd, appcmd, gitopscmd, rolloutcmd, rolloutsctlcmd
 from tugboat.localcluster import server
 from tugboat.localcluster.controllers.base import SimulationOptions
 
@@ -31,6 +31,7 @@ app.command("gitops-controller")(gitopscmd.gitops_controller)
 app.command("rollouts-controller")(rolloutsctlcmd.rollouts_controller)
 app.add_typer(appcmd.app_cli, name="app")
 app.add_typer(rolloutcmd.rollout_cli, name="rollout")
+app.add_typer(analysiscmd.analysis_cli, name="analysis")
 
 console = Console(stderr=True)
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
+from rich.console import Console, OverflowMethod
 from rich.live import Live
 from rich.text import Text
 
@@ -181,11 +181,39 @@ def list_rollouts(
 # ------------------------------------------------------------------------------------------- get
 
 
+# What ``get`` shows besides ReplicaSets and Pods. Their CRDs may be missing (a cluster with only the
+# Rollout CRD): then there are none, as upstream's view shows none.
+_ANALYSIS_KINDS = (crds.EXPERIMENT, crds.ANALYSISRUN)
+
+
+async def list_if_served(client: Client, kind: kinds.Kind, namespace: str) -> list[Obj] | None:
+    """The objects of ``kind`` in ``namespace``, or ``None`` when the server does not serve that kind."""
+    try:
+        found, _ = await client.list(kind, namespace)
+    except errors.ApiError as exc:
+        if exc.not_found:
+            return None
+        raise
+    return found
+
+
+async def _get_objects(client: Client, namespace: str) -> dict[str, list[Obj]]:
+    """What ``get`` shows of the namespace besides the Rollout, as :func:`rolloutview.rollout_info`
+    keyword arguments (the view keeps what belongs to the Rollout)."""
+    replicasets, _ = await client.list(kinds.REPLICASET, namespace, labels=_CHILD_LABELS)
+    pods, _ = await client.list(kinds.POD, namespace, labels=_CHILD_LABELS)
+    experiments = await list_if_served(client, crds.EXPERIMENT, namespace) or []
+    runs = await list_if_served(client, crds.ANALYSISRUN, namespace) or []
+    return {"replicasets": replicasets, "pods": pods, "experiments": experiments, "analysisruns": runs}
+
+
 class _Sources:
-    """The objects ``get --watch`` shows, kept current by informers: the Rollout, and the ReplicaSets and
-    Pods of its namespace that belong to Rollouts. ``changed`` is set on every update."""
+    """The objects ``get --watch`` shows, kept current by informers: the Rollout, the ReplicaSets and Pods
+    of its namespace that belong to Rollouts, and its Experiments and AnalysisRuns (when the server has
+    those kinds). ``changed`` is set on every update."""
 
     def __init__(self, client: Client, namespace: str, name: str) -> None:
+        self.client = client
         self.namespace = namespace
         self.name = name
         self.changed = asyncio.Event()
@@ -196,9 +224,21 @@ class _Sources:
             client, kinds.REPLICASET, namespace=namespace, labels=_CHILD_LABELS
         )
         self.pods = informers.Informer(client, kinds.POD, namespace=namespace, labels=_CHILD_LABELS)
-        self.all = (self.rollouts, self.replicasets, self.pods)
+        self.analysis: dict[str, informers.Informer] = {}  # by kind, for the served kinds only
+        self.all: tuple[informers.Informer, ...] = (self.rollouts, self.replicasets, self.pods)
+
+    async def _add_analysis_informers(self) -> None:
+        for kind in _ANALYSIS_KINDS:
+            if await list_if_served(self.client, kind, self.namespace) is not None:
+                self.analysis[kind.kind] = informers.Informer(self.client, kind, namespace=self.namespace)
+        self.all += tuple(self.analysis.values())
+
+    def _analysis_objects(self, kind: kinds.Kind) -> list[Obj]:
+        informer = self.analysis.get(kind.kind)
+        return informer.objects() if informer is not None else []
 
     async def __aenter__(self) -> _Sources:
+        await self._add_analysis_informers()
         for informer in self.all:
             informer.add_handler(lambda old, new: self.changed.set())
             informer.start()
@@ -207,7 +247,7 @@ class _Sources:
         except BaseException as exc:  # cancelled (the caller's timeout) or failed: stop the informers
             await self.__aexit__()
             if isinstance(exc, TimeoutError):
-                raise appcmd.CliError("timed out reading the Rollout, its ReplicaSets and Pods") from None
+                raise appcmd.CliError("timed out reading the Rollout and what belongs to it") from None
             raise
         return self
 
@@ -219,7 +259,13 @@ class _Sources:
         ro = self.rollouts.get(self.name, self.namespace)
         if ro is None:
             raise appcmd.CliError(f"rollout '{_qualified(self.namespace, self.name)}' was deleted")
-        return rolloutview.rollout_info(ro, self.replicasets.objects(), self.pods.objects())
+        return rolloutview.rollout_info(
+            ro,
+            self.replicasets.objects(),
+            self.pods.objects(),
+            experiments=self._analysis_objects(crds.EXPERIMENT),
+            analysisruns=self._analysis_objects(crds.ANALYSISRUN),
+        )
 
 
 class _Screen:
@@ -256,7 +302,17 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-async def _watch_view(client: Client, namespace: str, name: str, *, timeout: float) -> None:
+def _view(info: rolloutview.RolloutInfo, *, color: bool, overflow: OverflowMethod = "ignore") -> Text:
+    """The ``get`` view, without its styles for ``--no-color``. Its lines are never wrapped by rich (that
+    would break the tree's columns): printed whole for the terminal to wrap, like upstream's, or cropped
+    in a live view, whose redraw counts lines."""
+    view = rolloutview.detail(info, _now())
+    view = view if color else Text(view.plain)
+    view.no_wrap, view.overflow = True, overflow
+    return view
+
+
+async def _watch_view(client: Client, namespace: str, name: str, *, timeout: float, color: bool) -> None:
     """Redraw the ``get`` view on every update (at most every 200 ms) until ``timeout`` (0: never)."""
     await _get_rollout(client, namespace, name)
     loop = asyncio.get_running_loop()
@@ -267,7 +323,7 @@ async def _watch_view(client: Client, namespace: str, name: str, *, timeout: flo
                 while True:
                     drawn = loop.time()
                     sources.changed.clear()
-                    screen.show(rolloutview.detail(sources.info(), _now()), changed=changed)
+                    screen.show(_view(sources.info(), color=color, overflow="crop"), changed=changed)
                     try:
                         await asyncio.wait_for(sources.changed.wait(), _REDRAW_MAX_SECONDS)
                         changed = True
@@ -284,22 +340,23 @@ def get(
         int, typer.Option("--timeout-seconds", help="Stop watching after this many seconds (0: never).")
     ] = 0,
     output: Annotated[DataOutput | None, typer.Option("--output", "-o", help="Output format.")] = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Do not colorize output.")] = False,
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     kubeconfig: appcmd.KubeconfigOpt = None,
 ) -> None:
-    """Show a Rollout: status, strategy, images, replicas, and its revisions, ReplicaSets and Pods."""
+    """Show a Rollout: status, strategy, images, replicas, and its revisions with their ReplicaSets and
+    Pods, Experiments, AnalysisRuns and analysis Jobs."""
 
     async def work(client: Client) -> int:
         if watch and output is None:
-            await _watch_view(client, namespace, name, timeout=timeout_seconds)
+            await _watch_view(client, namespace, name, timeout=timeout_seconds, color=not no_color)
             return 0
         ro = await _get_rollout(client, namespace, name)
         if output is not None:
             appcmd._emit_data(ro, output.value)
             return 0
-        replicasets, _ = await client.list(kinds.REPLICASET, namespace, labels=_CHILD_LABELS)
-        pods, _ = await client.list(kinds.POD, namespace, labels=_CHILD_LABELS)
-        appcmd._emit(rolloutview.detail(rolloutview.rollout_info(ro, replicasets, pods), _now()))
+        info = rolloutview.rollout_info(ro, **await _get_objects(client, namespace))
+        appcmd._emit(_view(info, color=not no_color))
         return 0
 
     appcmd._run(kubeconfig, work)

@@ -1,16 +1,23 @@
 """How ``tugboat rollout …`` shows Rollouts: the ``get`` summary and tree, the ``list`` table, status lines.
 
 :mod:`tugboat.cli.rolloutcmd` reads objects from the cluster; everything it prints is built here, by pure
-functions from plain dicts (a Rollout, its ReplicaSets and their Pods as the API returns them) to rich
-``Text``. The layout, icons, tags and the client-side phase are those of ``kubectl argo rollouts``
-(research/rollouts.md §2.3, §3), so a user of either tool reads the same screen; keeping them pure lets
-the screens be tested without a cluster, with a fixed clock.
+functions from plain dicts (a Rollout and the ReplicaSets, Pods, Experiments and AnalysisRuns of its
+namespace, as the API returns them) to rich ``Text``. The layout, icons, tags, ordering and the
+client-side phase are those of ``kubectl argo rollouts get rollout`` (research/rollouts.md §2.3, §3), so
+a user of either tool reads the same screen, down to the column padding; keeping them pure lets the
+screens be tested without a cluster, with a fixed clock.
+
+How objects hang together is upstream's: ReplicaSets, Experiments and AnalysisRuns belong to a Rollout
+through an owner reference to its uid and to a revision through their ``rollout.argoproj.io/revision``
+annotation; an Experiment's ReplicaSets and AnalysisRuns are those it owns; Jobs are not read from the
+cluster but named by the measurements of a Job metric (``metadata.job-name``), with the measurement's
+phase and start time.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +29,7 @@ from tugboat.rollouts import phase as rollout_phase
 from tugboat.rollouts import replicasets as rsutil
 
 Obj = Mapping[str, Any]
+Rows = list[list[Text]]  # cells of tab-aligned lines
 
 HASH_LABEL = rsutil.HASH_LABEL
 REVISION_ANNOTATION = rsutil.REVISION
@@ -31,6 +39,9 @@ ICON_ROLLOUT = "⟳"
 ICON_REVISION = "#"
 ICON_REPLICASET = "⧉"
 ICON_POD = "□"
+ICON_JOB = "⊞"
+ICON_EXPERIMENT = "Σ"
+ICON_ANALYSIS = "α"
 ICON_WAITING = "◷"
 ICON_PROGRESSING = "◌"
 ICON_WARNING = "⚠"
@@ -41,10 +52,13 @@ ICON_PAUSED = "॥"
 ICON_NEUTRAL = "•"
 
 DONE_PHASES = frozenset({"Healthy", "Degraded"})
+TEMPLATE_ANNOTATION = "experiment.argoproj.io/template-name"  # an Experiment ReplicaSet's template
+JOB_NAME_KEY = "job-name"  # a Job metric's measurement metadata
 
 _KEY_WIDTH = 17  # the header's "%-17s%v" lines
 _PAD = 2  # spaces between tree/list columns (a tabwriter with padding 2)
-_ROLE_ORDER = ("stable", "canary", "active", "preview", "ping", "pong")  # INFO column order
+# A ReplicaSet's roles in INFO column order; the last one it has colours its name.
+_ROLE_ORDER = ("stable", "canary", "active", "preview", "ping", "pong")
 _IMAGE_TAG_ORDER = ("canary", "stable", "active", "preview", "ping", "pong")  # Images line order
 _STYLES = {
     ICON_WAITING: "yellow",
@@ -59,6 +73,9 @@ _STYLES = {
     "preview": "bright_blue",
     "ping": "bright_blue",
     "pong": "bright_blue",
+    # names of Experiments, AnalysisRuns and Jobs still at work
+    "Pending": "bright_blue",
+    "Running": "bright_blue",
 }
 _ROLLOUT_ICONS = {
     "Progressing": ICON_PROGRESSING,
@@ -89,6 +106,18 @@ _POD_ICONS = {
     "RegistryUnavailable": ICON_WARNING,
     "Unknown": ICON_UNKNOWN,
 }
+_ANALYSIS_ICONS = {
+    "Successful": ICON_OK,
+    "Inconclusive": ICON_UNKNOWN,
+    "Failed": ICON_BAD,
+    "Error": ICON_WARNING,
+    "Running": ICON_PROGRESSING,
+    "Pending": ICON_WAITING,
+}
+# The counted measurement outcomes: status.metricResults[] counter fields, their phases and INFO icons.
+COUNTERS = ("successful", "failed", "inconclusive", "error")
+COUNTED_PHASES = ("Successful", "Failed", "Inconclusive", "Error")
+COUNTER_ICONS = (ICON_OK, ICON_BAD, ICON_UNKNOWN, ICON_WARNING)
 
 
 # ------------------------------------------------------------------------------------------ fields
@@ -227,6 +256,60 @@ class ReplicaSetInfo:
     scale_down_deadline: str
     created: str
     pods: tuple[PodInfo, ...] = ()
+    template: str = ""  # the Experiment template it runs (``experiment.argoproj.io/template-name``)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Measurement outcomes of an AnalysisRun: what the ``✔ n,✖ n,? n,⚠ n`` INFO cell shows."""
+
+    successful: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    error: int = 0
+
+    def values(self) -> tuple[int, int, int, int]:
+        """In :data:`COUNTERS` order."""
+        return (self.successful, self.failed, self.inconclusive, self.error)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A Job an AnalysisRun's Job metric started, as its measurement tells it."""
+
+    name: str
+    status: str
+    icon: str
+    started: str
+
+
+@dataclass(frozen=True)
+class AnalysisRunInfo:
+    """One AnalysisRun row of the tree, with the Jobs of its measurements."""
+
+    name: str
+    uid: str
+    revision: int
+    status: str
+    icon: str
+    created: str
+    counts: Counts
+    jobs: tuple[JobInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """One Experiment of a Rollout, with its ReplicaSets (and their Pods) and AnalysisRuns."""
+
+    name: str
+    uid: str
+    revision: int
+    status: str
+    icon: str
+    message: str
+    created: str
+    replicasets: tuple[ReplicaSetInfo, ...] = ()
+    analysisruns: tuple[AnalysisRunInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,6 +332,15 @@ class RolloutInfo:
     available: int
     created: str
     replicasets: tuple[ReplicaSetInfo, ...]
+    experiments: tuple[ExperimentInfo, ...] = ()
+    analysisruns: tuple[AnalysisRunInfo, ...] = ()
+
+    def revisions(self) -> list[int]:
+        """Every revision something of the Rollout belongs to, newest first."""
+        found = {rs.revision for rs in self.replicasets}
+        found |= {exp.revision for exp in self.experiments}
+        found |= {run.revision for run in self.analysisruns}
+        return sorted(found, reverse=True)
 
 
 def replicaset_status(rs: Obj) -> str:
@@ -382,10 +474,25 @@ def _owner_uids(obj: Obj) -> set[str]:
     return {appview.text(ref, "uid") for ref in appview.items(obj, "metadata", "ownerReferences")}
 
 
+def _owned_by(obj: Obj, uid: str) -> bool:
+    return bool(uid) and uid in _owner_uids(obj)
+
+
+def _created(obj: Obj) -> str:
+    return appview.text(obj, "metadata", "creationTimestamp")
+
+
 def replicaset_infos(ro: Obj, replicasets: Iterable[Obj], pods: Iterable[Obj]) -> tuple[ReplicaSetInfo, ...]:
     """The Rollout's ReplicaSets (those it owns), newest revision first, each with its Pods (oldest first)."""
-    uid = appview.text(ro, "metadata", "uid")
-    owned = [rs for rs in replicasets if uid and uid in _owner_uids(rs)]
+    return _replicaset_infos(appview.text(ro, "metadata", "uid"), ro, replicasets, pods)
+
+
+def _replicaset_infos(
+    owner_uid: str, ro: Obj | None, replicasets: Iterable[Obj], pods: Iterable[Obj]
+) -> tuple[ReplicaSetInfo, ...]:
+    """The ReplicaSets ``owner_uid`` owns, newest revision first then by name, with their Pods; their
+    roles (stable, canary, …) when the owner is the Rollout ``ro``."""
+    owned = [rs for rs in replicasets if _owned_by(rs, owner_uid)]
     pods_by_owner: dict[str, list[Obj]] = {}
     for pod in pods:
         for owner in _owner_uids(pod):
@@ -393,10 +500,7 @@ def replicaset_infos(ro: Obj, replicasets: Iterable[Obj], pods: Iterable[Obj]) -
     infos = []
     for rs in owned:
         rs_uid = appview.text(rs, "metadata", "uid")
-        children = sorted(
-            pods_by_owner.get(rs_uid, []),
-            key=lambda p: (appview.text(p, "metadata", "creationTimestamp"), name_of(p)),
-        )
+        children = sorted(pods_by_owner.get(rs_uid, []), key=lambda p: (_created(p), name_of(p)))
         status = replicaset_status(rs)
         infos.append(
             ReplicaSetInfo(
@@ -408,15 +512,127 @@ def replicaset_infos(ro: Obj, replicasets: Iterable[Obj], pods: Iterable[Obj]) -
                 replicas=_int(appview.field(rs, "status", "replicas")),
                 available=_int(appview.field(rs, "status", "availableReplicas")),
                 images=tuple(appview.text(c, "image") for c in _containers(rs)),
-                roles=replicaset_roles(ro, rs),
+                roles=replicaset_roles(ro, rs) if ro is not None else frozenset(),
                 scale_down_deadline=appview.text(
                     rs, "metadata", "annotations", SCALE_DOWN_DEADLINE_ANNOTATION
                 ),
-                created=appview.text(rs, "metadata", "creationTimestamp"),
+                created=_created(rs),
                 pods=tuple(pod_info(p) for p in children),
+                template=appview.text(rs, "metadata", "annotations", TEMPLATE_ANNOTATION),
             )
         )
     return tuple(sorted(infos, key=lambda i: (-i.revision, i.name)))
+
+
+def analysis_icon(phase: str) -> str:
+    """The icon of an AnalysisRun, Experiment or measurement phase (a blank for an unknown one)."""
+    return _ANALYSIS_ICONS.get(phase, " ")
+
+
+def metric_counts(result: Mapping[str, Any]) -> Counts:
+    """The outcomes of one ``status.metricResults[]`` entry: its counters; when it has none at all (a
+    controller that keeps only measurements), its measurements counted by phase."""
+    if any(result.get(key) is not None for key in COUNTERS):
+        return Counts(*(_int(result.get(key)) for key in COUNTERS))
+    phases = [appview.text(m, "phase") for m in appview.items(result, "measurements")]
+    return Counts(*(phases.count(phase) for phase in COUNTED_PHASES))
+
+
+def analysisrun_counts(run: Obj) -> Counts:
+    """What the tree's INFO cell counts for a run: the measurement outcomes of all its metrics (like
+    upstream, the sum of the per-metric counters, not ``status.runSummary``, which counts metrics)."""
+    totals = [0, 0, 0, 0]
+    for result in appview.items(run, "status", "metricResults"):
+        for i, value in enumerate(metric_counts(result).values()):
+            totals[i] += value
+    return Counts(*totals)
+
+
+def analysisrun_jobs(run: Obj) -> tuple[JobInfo, ...]:
+    """The Jobs the run's measurements name, metric by metric, in measurement order."""
+    jobs = []
+    for result in appview.items(run, "status", "metricResults"):
+        for measurement in appview.items(result, "measurements"):
+            metadata = measurement.get("metadata")
+            if not isinstance(metadata, Mapping) or JOB_NAME_KEY not in metadata:
+                continue
+            status = appview.text(measurement, "phase")
+            jobs.append(
+                JobInfo(
+                    name=str(metadata[JOB_NAME_KEY]),
+                    status=status,
+                    icon=analysis_icon(status),
+                    started=appview.text(measurement, "startedAt"),
+                )
+            )
+    return tuple(jobs)
+
+
+def _revision(obj: Obj, revisions_by_hash: Mapping[str, int]) -> int:
+    """The revision annotation; without one, the revision of the ReplicaSet whose pod template hash the
+    object is labelled with (0 when neither is known)."""
+    if appview.text(obj, "metadata", "annotations", REVISION_ANNOTATION):
+        return revision_of(obj)
+    return revisions_by_hash.get(pod_template_hash(obj), 0)
+
+
+def analysisrun_infos(
+    owner_uid: str, runs: Iterable[Obj], revisions_by_hash: Mapping[str, int] | None = None
+) -> tuple[AnalysisRunInfo, ...]:
+    """The AnalysisRuns ``owner_uid`` owns: newest revision first, then oldest first, then by name
+    descending (upstream's order)."""
+    infos = []
+    for run in runs:
+        if not _owned_by(run, owner_uid):
+            continue
+        status = appview.text(run, "status", "phase")
+        infos.append(
+            AnalysisRunInfo(
+                name=name_of(run),
+                uid=appview.text(run, "metadata", "uid"),
+                revision=_revision(run, revisions_by_hash or {}),
+                status=status,
+                icon=analysis_icon(status),
+                created=_created(run),
+                counts=analysisrun_counts(run),
+                jobs=analysisrun_jobs(run),
+            )
+        )
+    infos.sort(key=lambda i: i.name, reverse=True)
+    return tuple(sorted(infos, key=lambda i: (-i.revision, i.created)))
+
+
+def experiment_infos(
+    ro: Obj,
+    experiments: Iterable[Obj],
+    replicasets: Sequence[Obj],
+    runs: Sequence[Obj],
+    pods: Sequence[Obj],
+    revisions_by_hash: Mapping[str, int] | None = None,
+) -> tuple[ExperimentInfo, ...]:
+    """The Experiments the Rollout owns, newest revision first then oldest first, each with the
+    ReplicaSets (and Pods) and AnalysisRuns it owns."""
+    uid = appview.text(ro, "metadata", "uid")
+    infos = []
+    for exp in experiments:
+        if not _owned_by(exp, uid):
+            continue
+        exp_uid = appview.text(exp, "metadata", "uid")
+        status = appview.text(exp, "status", "phase")
+        infos.append(
+            ExperimentInfo(
+                name=name_of(exp),
+                uid=exp_uid,
+                revision=_revision(exp, revisions_by_hash or {}),
+                status=status,
+                icon=analysis_icon(status),
+                message=appview.text(exp, "status", "message"),
+                created=_created(exp),
+                replicasets=_replicaset_infos(exp_uid, None, replicasets, pods),
+                analysisruns=analysisrun_infos(exp_uid, runs),
+            )
+        )
+    return tuple(sorted(infos, key=lambda i: (-i.revision, i.created, i.name)))
 
 
 def _containers(rs: Obj) -> list[Mapping[str, Any]]:
@@ -442,10 +658,21 @@ def _actual_weight(ro: Obj, replicasets: Sequence[ReplicaSetInfo]) -> str:
     return str(set_weight(ro))
 
 
-def rollout_info(ro: Obj, replicasets: Iterable[Obj] = (), pods: Iterable[Obj] = ()) -> RolloutInfo:
-    """What ``get`` shows, from the Rollout and the ReplicaSets and Pods of its namespace."""
+def rollout_info(
+    ro: Obj,
+    replicasets: Iterable[Obj] = (),
+    pods: Iterable[Obj] = (),
+    *,
+    experiments: Iterable[Obj] = (),
+    analysisruns: Iterable[Obj] = (),
+) -> RolloutInfo:
+    """What ``get`` shows, from the Rollout and the ReplicaSets, Pods, Experiments and AnalysisRuns of its
+    namespace (objects that are not the Rollout's are left out)."""
     status, message = phase(ro)
-    infos = replicaset_infos(ro, replicasets, pods)
+    all_replicasets, all_pods, all_runs = list(replicasets), list(pods), list(analysisruns)
+    infos = replicaset_infos(ro, all_replicasets, all_pods)
+    uid = appview.text(ro, "metadata", "uid")
+    by_hash = {pod_template_hash(rs): revision_of(rs) for rs in all_replicasets if _owned_by(rs, uid)}
     kind = strategy(ro)
     canary = kind == "Canary"
     return RolloutInfo(
@@ -465,22 +692,28 @@ def rollout_info(ro: Obj, replicasets: Iterable[Obj] = (), pods: Iterable[Obj] =
         available=_int(appview.field(ro, "status", "availableReplicas")),
         created=appview.text(ro, "metadata", "creationTimestamp"),
         replicasets=infos,
+        experiments=experiment_infos(ro, experiments, all_replicasets, all_runs, all_pods, by_hash),
+        analysisruns=analysisrun_infos(uid, all_runs, by_hash),
     )
 
 
 def images(info: RolloutInfo) -> list[tuple[str, tuple[str, ...]]]:
-    """``(image, tags)`` of the ReplicaSets that run Pods, sorted by image; an image run by several
-    ReplicaSets gets the (sorted) union of their tags."""
+    """``(image, tags)`` of the ReplicaSets that run Pods (the Rollout's, tagged with their roles, then
+    its Experiments', tagged ``Σ:<template>``), sorted by image; an image run by several ReplicaSets gets
+    the (sorted) union of their tags."""
     found: dict[str, tuple[str, ...]] = {}
-    for rs in info.replicasets:
+
+    def add(rs: ReplicaSetInfo, tags: tuple[str, ...]) -> None:
         if rs.replicas <= 0:
-            continue
-        tags = tuple(tag for tag in _IMAGE_TAG_ORDER if tag in rs.roles)
+            return
         for image in rs.images:
-            if image in found:
-                found[image] = tuple(sorted(set(found[image]) | set(tags)))
-            else:
-                found[image] = tags
+            found[image] = tuple(sorted(set(found[image]) | set(tags))) if image in found else tags
+
+    for rs in info.replicasets:
+        add(rs, tuple(tag for tag in _IMAGE_TAG_ORDER if tag in rs.roles))
+    for exp in info.experiments:
+        for rs in exp.replicasets:
+            add(rs, (f"{ICON_EXPERIMENT}:{rs.template}",) if rs.template else ())
     return sorted(found.items())
 
 
@@ -510,7 +743,8 @@ def _styled(value: str, style_key: str | None = None) -> Text:
     return Text().append(value, style=style)
 
 
-def _joined(parts: Sequence[Text], separator: str) -> Text:
+def joined(parts: Sequence[Text], separator: str) -> Text:
+    """``separator.join(parts)`` for styled text."""
     out = Text()
     for i, part in enumerate(parts):
         if i:
@@ -519,7 +753,8 @@ def _joined(parts: Sequence[Text], separator: str) -> Text:
     return out
 
 
-def _status_cell(icon: str, status: str) -> Text:
+def status_cell(icon: str, status: str) -> Text:
+    """``icon status``, the icon coloured like upstream's, the word not."""
     return _styled(icon).append(f" {status}")
 
 
@@ -548,7 +783,8 @@ def _prefixes(is_last: bool, sub_prefix: str) -> tuple[str, str]:
     return sub_prefix + "├──", sub_prefix + "│  "
 
 
-def _key_line(key: str, value: Text | str) -> Text:
+def key_line(key: str, value: Text | str) -> Text:
+    """A header line: the key padded to 17 columns (upstream's ``%-17s%v``), then the value."""
     line = Text(f"{key:<{_KEY_WIDTH}}")
     line.append_text(value if isinstance(value, Text) else Text(value))
     return line
@@ -557,28 +793,28 @@ def _key_line(key: str, value: Text | str) -> Text:
 def _image_text(image: str, tags: Sequence[str]) -> Text:
     out = Text(image)
     if tags:
-        out.append(" (").append_text(_joined([_styled(tag) for tag in tags], ", ")).append(")")
+        out.append(" (").append_text(joined([_styled(tag) for tag in tags], ", ")).append(")")
     return out
 
 
 def summary(info: RolloutInfo) -> Text:
     """The header of ``get``: name, status, strategy (with canary step and weights), images, replicas."""
     lines = [
-        _key_line("Name:", info.name),
-        _key_line("Namespace:", info.namespace),
-        _key_line("Status:", _status_cell(info.icon, info.status)),
+        key_line("Name:", info.name),
+        key_line("Namespace:", info.namespace),
+        key_line("Status:", status_cell(info.icon, info.status)),
     ]
     if info.message:
-        lines.append(_key_line("Message:", info.message))
-    lines.append(_key_line("Strategy:", info.strategy))
+        lines.append(key_line("Message:", info.message))
+    lines.append(key_line("Strategy:", info.strategy))
     if info.strategy == "Canary":
         lines += [
-            _key_line("  Step:", info.step),
-            _key_line("  SetWeight:", info.set_weight),
-            _key_line("  ActualWeight:", info.actual_weight),
+            key_line("  Step:", info.step),
+            key_line("  SetWeight:", info.set_weight),
+            key_line("  ActualWeight:", info.actual_weight),
         ]
     for i, (image, tags) in enumerate(images(info)):
-        lines.append(_key_line("Images:" if i == 0 else "", _image_text(image, tags)))
+        lines.append(key_line("Images:" if i == 0 else "", _image_text(image, tags)))
     lines.append(Text("Replicas:"))
     for key, value in (
         ("Desired", info.desired),
@@ -587,57 +823,98 @@ def summary(info: RolloutInfo) -> Text:
         ("Ready", info.ready),
         ("Available", info.available),
     ):
-        lines.append(_key_line(f"  {key}:", str(value)))
-    return _joined(lines, "\n")
+        lines.append(key_line(f"  {key}:", str(value)))
+    return joined(lines, "\n")
 
 
-def _replicaset_rows(
-    rs: ReplicaSetInfo, prefix: str, sub_prefix: str, now: datetime.datetime
-) -> list[list[Text]]:
+def _row(
+    name: Text, kind: str, icon: str, status: str, created: str, now: datetime.datetime, info: Text
+) -> list[Text]:
+    return [name, Text(kind), status_cell(icon, status), Text(age(created, now)), info]
+
+
+def _named(prefix: str, icon: str, name: str, style_key: str) -> Text:
+    """A NAME cell: tree prefix, icon, and the name in the colour upstream gives to ``style_key``."""
+    return Text(f"{prefix}{icon} ").append_text(_styled(name, style_key))
+
+
+def _replicaset_rows(rs: ReplicaSetInfo, prefix: str, sub_prefix: str, now: datetime.datetime) -> Rows:
     roles = [role for role in _ROLE_ORDER if role in rs.roles]
     info_cells = [_styled(role) for role in roles]
     if rs.scale_down_deadline:
         info_cells.append(Text(f"delay:{scale_down_delay(rs.scale_down_deadline, now)}"))
-    name = Text(f"{prefix}{ICON_REPLICASET} ").append_text(_styled(rs.name, roles[0] if roles else ""))
-    status = _status_cell(rs.icon, rs.status)
-    rows = [[name, Text("ReplicaSet"), status, Text(age(rs.created, now)), _joined(info_cells, ",")]]
+    name = _named(prefix, ICON_REPLICASET, rs.name, roles[-1] if roles else "")
+    rows = [_row(name, "ReplicaSet", rs.icon, rs.status, rs.created, now, joined(info_cells, ","))]
     for i, pod in enumerate(rs.pods):
         pod_prefix, _ = _prefixes(i == len(rs.pods) - 1, sub_prefix)
         pod_info_text = f"ready:{pod.ready}" + (f",restarts:{pod.restarts}" if pod.restarts > 0 else "")
-        rows.append(
-            [
-                Text(f"{pod_prefix}{ICON_POD} {pod.name}"),
-                Text("Pod"),
-                _status_cell(pod.icon, pod.status),
-                Text(age(pod.created, now)),
-                Text(pod_info_text),
-            ]
-        )
+        pod_name = Text(f"{pod_prefix}{ICON_POD} {pod.name}")
+        rows.append(_row(pod_name, "Pod", pod.icon, pod.status, pod.created, now, Text(pod_info_text)))
     return rows
 
 
+def counts_text(counts: Counts) -> Text:
+    """``✔ 4,✖ 4,? 1,⚠ 1``, leaving out the outcomes that did not happen."""
+    cells = [
+        _styled(icon).append(f" {value}")
+        for icon, value in zip(COUNTER_ICONS, counts.values(), strict=True)
+        if value > 0
+    ]
+    return joined(cells, ",")
+
+
+def _analysisrun_rows(run: AnalysisRunInfo, prefix: str, sub_prefix: str, now: datetime.datetime) -> Rows:
+    name = _named(prefix, ICON_ANALYSIS, run.name, run.status)
+    rows = [_row(name, "AnalysisRun", run.icon, run.status, run.created, now, counts_text(run.counts))]
+    for i, job in enumerate(run.jobs):
+        job_prefix, _ = _prefixes(i == len(run.jobs) - 1, sub_prefix)
+        job_name = _named(job_prefix, ICON_JOB, job.name, job.status)
+        rows.append(_row(job_name, "Job", job.icon, job.status, job.started, now, Text("")))
+    return rows
+
+
+def _experiment_rows(exp: ExperimentInfo, prefix: str, sub_prefix: str, now: datetime.datetime) -> Rows:
+    name = _named(prefix, ICON_EXPERIMENT, exp.name, exp.status)
+    rows = [_row(name, "Experiment", exp.icon, exp.status, exp.created, now, Text(""))]
+    children: list[tuple[Callable[..., Rows], Any]] = [(_replicaset_rows, rs) for rs in exp.replicasets]
+    children += [(_analysisrun_rows, run) for run in exp.analysisruns]
+    return rows + _children_rows(children, sub_prefix, now)
+
+
+def _children_rows(
+    children: Sequence[tuple[Callable[..., Rows], Any]], sub_prefix: str, now: datetime.datetime
+) -> Rows:
+    """The rows of a node's children, each drawn by its own function, the last with the closing branch."""
+    rows: Rows = []
+    for i, (render, child) in enumerate(children):
+        child_prefix, child_sub = _prefixes(i == len(children) - 1, sub_prefix)
+        rows += render(child, child_prefix, child_sub, now)
+    return rows
+
+
+def _revision_rows(
+    info: RolloutInfo, revision: int, prefix: str, sub_prefix: str, now: datetime.datetime
+) -> Rows:
+    """A revision line, then what belongs to it: ReplicaSets, Experiments, AnalysisRuns (in that order)."""
+    rows = [[Text(f"{prefix}{ICON_REVISION} revision:{revision}"), Text(""), Text(" "), Text(""), Text("")]]
+    children: list[tuple[Callable[..., Rows], Any]] = []
+    children += [(_replicaset_rows, rs) for rs in info.replicasets if rs.revision == revision]
+    children += [(_experiment_rows, exp) for exp in info.experiments if exp.revision == revision]
+    children += [(_analysisrun_rows, run) for run in info.analysisruns if run.revision == revision]
+    return rows + _children_rows(children, sub_prefix, now)
+
+
 def tree(info: RolloutInfo, now: datetime.datetime) -> Text:
-    """``NAME KIND STATUS AGE INFO``: the Rollout, its revisions (newest first), their ReplicaSets and
-    their Pods."""
-    rows: list[list[Text]] = [[Text(h) for h in ("NAME", "KIND", "STATUS", "AGE", "INFO")]]
-    rows.append(
-        [
-            Text(f"{ICON_ROLLOUT} {info.name}"),
-            Text("Rollout"),
-            _status_cell(info.icon, info.status),
-            Text(age(info.created, now)),
-            Text(""),
-        ]
-    )
-    revisions = sorted({rs.revision for rs in info.replicasets}, reverse=True)
+    """``NAME KIND STATUS AGE INFO``: the Rollout, its revisions (newest first), and under each its
+    ReplicaSets (with their Pods), Experiments (with their ReplicaSets and AnalysisRuns) and AnalysisRuns
+    (with their Jobs)."""
+    rows: Rows = [[Text(h) for h in ("NAME", "KIND", "STATUS", "AGE", "INFO")]]
+    name = Text(f"{ICON_ROLLOUT} {info.name}")
+    rows.append(_row(name, "Rollout", info.icon, info.status, info.created, now, Text("")))
+    revisions = info.revisions()
     for n, revision in enumerate(revisions):
         prefix, sub_prefix = _prefixes(n == len(revisions) - 1, "")
-        label = Text(f"{prefix}{ICON_REVISION} revision:{revision}")
-        rows.append([label, Text(""), Text(" "), Text(""), Text("")])
-        members = [rs for rs in info.replicasets if rs.revision == revision]
-        for i, rs in enumerate(members):
-            child_prefix, child_sub = _prefixes(i == len(members) - 1, sub_prefix)
-            rows += _replicaset_rows(rs, child_prefix, child_sub, now)
+        rows += _revision_rows(info, revision, prefix, sub_prefix, now)
     return tabulate(rows)
 
 
