@@ -14,9 +14,45 @@ import typer
 
 from tugboat.cli import controllerproc
 from tugboat.kube import errors as kube_errors
+from tugboat.kube.client import Client
 from tugboat.rollouts import controller
+from tugboat.rollouts.analysis import controller as analysis_controller
 
 FIELD_MANAGER = "rollouts-controller"
+CONTROLLERS = ("rollouts", "analysis")
+
+
+async def _run_all(client: Client, names: set[str], *, rollout_threads: int, analysis_threads: int) -> None:
+    """The chosen controllers side by side in one process; the first to end ends them all."""
+    runs = []
+    if "rollouts" in names:
+        runs.append(controller.RolloutController(client, workers=rollout_threads).run())
+    if "analysis" in names:
+        # The rollout controller installs the CRDs; alone, the analysis controller does.
+        install = "rollouts" not in names
+        runs.append(
+            analysis_controller.AnalysisRunController(
+                client, workers=analysis_threads, install_crds=install
+            ).run()
+        )
+    tasks = [asyncio.ensure_future(r) for r in runs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _parse_controllers(text: str) -> set[str]:
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = names - set(CONTROLLERS)
+    if unknown or not names:
+        wrong = ", ".join(sorted(unknown)) or "(none)"
+        raise typer.BadParameter(f"unknown controller(s) {wrong}; choose from {', '.join(CONTROLLERS)}")
+    return names
 
 
 def rollouts_controller(
@@ -24,16 +60,24 @@ def rollouts_controller(
         Path | None, typer.Option(help="Kubeconfig of the cluster (default: $KUBECONFIG or ~/.kube/config).")
     ] = None,
     rollout_threads: Annotated[int, typer.Option(help="Concurrent Rollout reconciles.")] = 10,
+    analysis_threads: Annotated[int, typer.Option(help="Concurrent AnalysisRun reconciles.")] = 20,
+    controllers: Annotated[
+        str, typer.Option(help=f"Comma-separated controllers to run ({', '.join(CONTROLLERS)}).")
+    ] = ",".join(CONTROLLERS),
     exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the rollout controller: blue-green and canary Rollouts with Argo Rollouts' semantics."""
+    """Run the rollout controller: blue-green and canary Rollouts and their AnalysisRuns, with Argo
+    Rollouts' semantics."""
+    names = _parse_controllers(controllers)
     controllerproc.configure_logging(verbose)
     try:
         asyncio.run(
             controllerproc.run(
                 kubeconfig,
-                lambda client: controller.RolloutController(client, workers=rollout_threads).run(),
+                lambda client: _run_all(
+                    client, names, rollout_threads=rollout_threads, analysis_threads=analysis_threads
+                ),
                 field_manager=FIELD_MANAGER,
                 exit_with_parent=exit_with_parent,
             )

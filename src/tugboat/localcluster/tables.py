@@ -878,6 +878,40 @@ def _serviceaccount_row(obj: Obj, now: datetime) -> list[Any]:
     return [_name(obj), len(_dicts(obj, "secrets")), _age_only(obj, now)]
 
 
+def _subjects(binding: Obj, kind: str) -> str:
+    names = []
+    for subject in _dicts(binding, "subjects"):
+        if subject.get("kind") != kind:
+            continue
+        name = _str(subject.get("name"))
+        names.append(f"{_str(subject.get('namespace'))}/{name}" if kind == "ServiceAccount" else name)
+    return ", ".join(names)
+
+
+@_printer(
+    ("rbac.authorization.k8s.io", "rolebindings"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    columns=[
+        _NAME,
+        _col("Role", description="The Role or ClusterRole the binding grants."),
+        _AGE,
+        _col("Users", description="Users in the binding.", wide=True),
+        _col("Groups", description="Groups in the binding.", wide=True),
+        _col("ServiceAccounts", description="ServiceAccounts in the binding.", wide=True),
+    ],
+)
+def _rolebinding_row(obj: Obj, now: datetime) -> list[Any]:
+    ref = _map(obj, "roleRef")
+    return [
+        _name(obj),
+        f"{_str(ref.get('kind'))}/{_str(ref.get('name'))}",
+        _age_only(obj, now),
+        _subjects(obj, "User"),
+        _subjects(obj, "Group"),
+        _subjects(obj, "ServiceAccount"),
+    ]
+
+
 @_printer(
     ("", "namespaces"),
     columns=[_NAME, _col("Status", description="The phase of the namespace: Active or Terminating."), _AGE],

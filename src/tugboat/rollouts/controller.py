@@ -59,7 +59,9 @@ class RolloutController:
         self.replicasets = informers.Informer(client, kinds.REPLICASET, labels=rsutil.HASH_LABEL)
         self.services = informers.Informer(client, kinds.SERVICE)
         self.deployments = informers.Informer(client, kinds.DEPLOYMENT)
+        self.analysisruns = informers.Informer(client, crds.ANALYSISRUN)
         self.replicasets.add_index("owner", informers.by_owner_uid)
+        self.analysisruns.add_index("owner", informers.by_owner_uid)
         self.recorder = events.EventRecorder(client, component=COMPONENT)
         self.reconciler = reconciler.Reconciler(client, record=self._record)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
@@ -76,7 +78,8 @@ class RolloutController:
         self.replicasets.add_handler(self._replicaset_changed)
         self.services.add_handler(self._service_changed)
         self.deployments.add_handler(self._deployment_changed)
-        watched = (self.rollouts, self.replicasets, self.services, self.deployments)
+        self.analysisruns.add_handler(self._analysisrun_changed)
+        watched = self._informers()
         for informer in watched:
             informer.start()
         await asyncio.gather(*(i.wait_synced() for i in watched))
@@ -99,13 +102,30 @@ class RolloutController:
         await cancel_and_wait(self._tasks)
         with contextlib.suppress(Exception):
             await self.recorder.stop()
-        for informer in (self.rollouts, self.replicasets, self.services, self.deployments):
+        for informer in self._informers():
             with contextlib.suppress(Exception):
                 await informer.stop()
+
+    def _informers(self) -> tuple[informers.Informer, ...]:
+        return (self.rollouts, self.replicasets, self.services, self.deployments, self.analysisruns)
+
+    def _analysisrun_changed(self, old: Obj | None, new: Obj | None) -> None:
+        """A run's phase (or message) changed: its Rollout may promote, pause or abort."""
+        obj = new if new is not None else old
+        assert obj is not None
+        if old is not None and new is not None:
+            before, after = old.get("status") or {}, new.get("status") or {}
+            if (before.get("phase"), before.get("message")) == (after.get("phase"), after.get("message")):
+                return
+        key = _owner_rollout(obj)
+        if key is not None:
+            self.queue.add(key)
 
     def _rollout_changed(self, old: Obj | None, new: Obj | None) -> None:
         obj = new if new is not None else old
         assert obj is not None
+        if new is None:
+            self.reconciler.forget(obj)
         if (
             new is not None
             and old is not None
@@ -152,10 +172,13 @@ class RolloutController:
         ro = self.rollouts.get(name, namespace)
         if ro is None or (ro.get("metadata") or {}).get("deletionTimestamp"):
             return None
+        if self.reconciler.stale(ro):
+            return 0.05  # the informer has not delivered our last write yet
         uid = ro["metadata"].get("uid", "")
         owned = self.replicasets.by_index("owner", uid)
 
         def service(svc_name: str) -> Obj | None:
             return self.services.get(svc_name, namespace) if svc_name else None
 
-        return await self.reconciler.reconcile(ro, owned, service, now=datetime.now(UTC))
+        runs = self.analysisruns.by_index("owner", uid)
+        return await self.reconciler.reconcile(ro, owned, service, now=datetime.now(UTC), analysis_runs=runs)

@@ -22,8 +22,19 @@ from typing import Any
 from tugboat.kube import errors as kube_errors
 from tugboat.kube import kinds, mergepatch
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import conditions, crds, defaults, ephemeral, hashing, phase, trafficrouting, validation
+from tugboat.rollouts import (
+    analysisruns,
+    conditions,
+    crds,
+    defaults,
+    ephemeral,
+    hashing,
+    phase,
+    trafficrouting,
+    validation,
+)
 from tugboat.rollouts import replicasets as rsutil
+from tugboat.rollouts.analysis import templates
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +73,8 @@ class Context:
     switched: dict[str, Obj] = field(default_factory=dict)
     within_window: bool = False  # a return to a recent revision (spec.rollbackWindow): no steps, no pause
     within_delay: bool = False  # a return to a blue-green revision still up in its scale-down delay
+    runs: list[Obj] = field(default_factory=list)  # the Rollout's AnalysisRuns
+    current_runs: dict[str, Obj | None] = field(default_factory=dict)  # by kind, after _analysis
 
     def service(self, name: str) -> Obj | None:
         """A Service, as this reconcile left it."""
@@ -107,14 +120,39 @@ class Reconciler:
     def __init__(self, client: Client, *, record: EventFunc | None = None) -> None:
         self.client = client
         self.record = record
+        self.written: dict[str, str] = {}  # Rollout uid -> resourceVersion of our last write to it
+
+    def _wrote(self, ro: Obj) -> None:
+        meta = ro.get("metadata") or {}
+        self.written[str(meta.get("uid"))] = str(meta.get("resourceVersion") or "")
+
+    def stale(self, ro: Obj) -> bool:
+        """Whether ``ro`` (from a cache) predates our last write to it: reconciling it would act on a
+        status we have already replaced (and, say, start an AnalysisRun twice)."""
+        meta = ro.get("metadata") or {}
+        written = self.written.get(str(meta.get("uid")))
+        seen = str(meta.get("resourceVersion") or "")
+        if written is None or not written.isdigit() or not seen.isdigit():
+            return False
+        return int(seen) < int(written)
+
+    def forget(self, ro: Obj) -> None:
+        self.written.pop(str((ro.get("metadata") or {}).get("uid")), None)
 
     # ------------------------------------------------------------------------------------ entry
 
     async def reconcile(
-        self, ro: Obj, replicasets: list[Obj], services: Callable[[str], Obj | None], *, now: datetime
+        self,
+        ro: Obj,
+        replicasets: list[Obj],
+        services: Callable[[str], Obj | None],
+        *,
+        now: datetime,
+        analysis_runs: list[Obj] | None = None,
     ) -> float | None:
         """Bring the cluster one step closer to ``ro``; returns seconds until it wants to look again."""
         ctx = Context(copy.deepcopy(ro), [copy.deepcopy(r) for r in replicasets], services, now)
+        ctx.runs = list(analysis_runs or [])
         ctx.status = copy.deepcopy(ro.get("status") or {})
         problem = validation.validate(ro)  # as written: a workloadRef Rollout has no template of its own
         if problem is None:
@@ -134,6 +172,14 @@ class Reconciler:
         self._retry_and_abort_bookkeeping(ctx)
         self._fast_rollback(ctx)
         await self._clear_new_deadline(ctx)
+        try:
+            await self._analysis(ctx)
+        except templates.AnalysisSpecError as exc:
+            # A run that cannot be made (a missing template, an unresolved arg) stops the update.
+            message = f'The Rollout "{ctx.name}" is invalid: {exc}'
+            self._set_condition(ctx, conditions.INVALID_SPEC, "True", conditions.INVALID_SPEC, message)
+            await self._write_status(ctx, ro)
+            return 20.0
         try:
             if ctx.blue_green is not None:
                 await self._blue_green(ctx)
@@ -180,7 +226,7 @@ class Reconciler:
         annotations = ctx.ro["metadata"].get("annotations") or {}
         if annotations.get(WORKLOAD_GENERATION) != generation:
             patch = {"metadata": {"annotations": {WORKLOAD_GENERATION: generation}}}
-            await self.client.patch(crds.ROLLOUT, ctx.name, patch, namespace=ctx.namespace)
+            self._wrote(await self.client.patch(crds.ROLLOUT, ctx.name, patch, namespace=ctx.namespace))
         return None
 
     async def _scale_down_workload(self, ctx: Context) -> None:
@@ -376,7 +422,7 @@ class Reconciler:
     async def _set_rollout_revision(self, ctx: Context, revision: int) -> None:
         patch = {"metadata": {"annotations": {rsutil.REVISION: str(revision)}}}
         try:
-            await self.client.patch(crds.ROLLOUT, ctx.name, patch, namespace=ctx.namespace)
+            self._wrote(await self.client.patch(crds.ROLLOUT, ctx.name, patch, namespace=ctx.namespace))
         except kube_errors.ApiError as exc:
             if not exc.not_found:
                 raise
@@ -502,6 +548,221 @@ class Reconciler:
                 "Retrying Rollout after abort",
             )
 
+    # ------------------------------------------------------------------------------------ analysis
+
+    async def _analysis(self, ctx: Context) -> None:
+        """Start, watch, cancel and clean up the Rollout's AnalysisRuns (upstream's reconcileAnalysisRuns):
+        a failed or errored run aborts the update, an inconclusive one pauses it."""
+        original = ctx.ro.get("status") or {}
+        await self._runs_missing_from_cache(ctx, original)
+        before = analysisruns.current(original, ctx.runs)
+        new_hash = ctx.status.get("currentPodHash")
+        fully_promoted = ctx.status.get("stableRS") == new_hash
+        cancel_all = (
+            fully_promoted
+            or bool(ctx.status.get("abort"))
+            or bool(ctx.status.get("promoteFull"))
+            or ctx.within_window
+            or ctx.within_delay
+            or not original.get("stableRS")
+        )
+        now_current: dict[str, Obj | None] = dict.fromkeys(analysisruns.STATUS_FIELDS)
+        if cancel_all:
+            for run in before.values():
+                await analysisruns.cancel(self.client, run)
+            # Blue-green keeps its finished pre/post runs as current once stable; canary lets go of its own.
+            now_current[analysisruns.PRE] = before[analysisruns.PRE]
+            now_current[analysisruns.POST] = before[analysisruns.POST]
+        elif ctx.canary is not None:
+            now_current[analysisruns.STEP] = await self._step_run(ctx, before[analysisruns.STEP])
+            now_current[analysisruns.BACKGROUND] = await self._background_run(
+                ctx, before[analysisruns.BACKGROUND]
+            )
+        elif ctx.blue_green is not None:
+            now_current[analysisruns.PRE] = await self._promotion_run(
+                ctx, before[analysisruns.PRE], post=False
+            )
+            now_current[analysisruns.POST] = await self._promotion_run(
+                ctx, before[analysisruns.POST], post=True
+            )
+        ctx.current_runs = now_current
+        keep = {r["metadata"]["name"] for r in now_current.values() if r is not None}
+        others = [r for r in ctx.runs if r["metadata"]["name"] not in keep]
+        for run in others:
+            await analysisruns.cancel(self.client, run)
+        for run in analysisruns.to_delete(
+            others,
+            ctx.replicasets,
+            keep_successful=defaults.successful_run_history_limit(ctx.ro),
+            keep_unsuccessful=defaults.unsuccessful_run_history_limit(ctx.ro),
+        ):
+            await analysisruns.delete(self.client, run)
+        for kind, (section, key) in analysisruns.STATUS_FIELDS.items():
+            run = now_current[kind]
+            previous = analysisruns.recorded(original, kind)
+            if run is None:
+                if section in ctx.status and isinstance(ctx.status[section], dict):
+                    ctx.status[section].pop(key, None)
+                continue
+            entry = analysisruns.status_entry(run)
+            ctx.status.setdefault(section, {})[key] = entry
+            self._run_event(ctx, kind, run, previous)
+
+    async def _runs_missing_from_cache(self, ctx: Context, original: Mapping[str, Any]) -> None:
+        """A run recorded in status that the informer has not delivered yet is read from the API: without it
+        the reconcile would take the run for missing and start another."""
+        known = {r["metadata"]["name"] for r in ctx.runs}
+        for kind in analysisruns.STATUS_FIELDS:
+            entry = analysisruns.recorded(original, kind)
+            name = str((entry or {}).get("name") or "")
+            if not name or name in known:
+                continue
+            found = await self.client.get_or_none(crds.ANALYSISRUN, name, ctx.namespace)
+            if found is not None:
+                ctx.runs.append(found)
+                known.add(name)
+
+    def _run_event(self, ctx: Context, kind: str, run: Obj, previous: Mapping[str, Any] | None) -> None:
+        phase_now = analysisruns.phase_of(run)
+        if not phase_now:
+            return
+        same_run = previous is not None and previous.get("name") == run["metadata"]["name"]
+        if previous is not None and not (same_run and previous.get("status") != phase_now):
+            return
+        before = str(previous.get("status")) if previous is not None else "NoPreviousStatus"
+        kind_type = "Warning" if phase_now in ("Failed", "Error") else "Normal"
+        message = (
+            f"{kind} Analysis Run '{run['metadata']['name']}' Status New: '{phase_now}' Previous: '{before}'"
+        )
+        ctx.event(kind_type, f"AnalysisRun{phase_now}", message)
+
+    def _needs_new_run(self, ctx: Context, run: Obj | None) -> bool:
+        if run is None:
+            return True
+        original = ctx.ro.get("status") or {}
+        pauses = {p.get("reason") for p in original.get("pauseConditions") or []}
+        if original.get("controllerPause") and not pauses & {CANARY_PAUSE, BLUEGREEN_PAUSE}:
+            # Resumed after an inconclusive run: measure again.
+            return analysisruns.phase_of(run) == "Inconclusive"
+        return bool(original.get("abortedAt"))
+
+    def _judge_run(self, ctx: Context, run: Obj, what: str) -> None:
+        """Inconclusive pauses the update; Failed or Error aborts it."""
+        phase_now = analysisruns.phase_of(run)
+        if phase_now == "Inconclusive":
+            pauses = ctx.status.get("pauseConditions") or []
+            if not any(p.get("reason") == analysisruns.INCONCLUSIVE_PAUSE for p in pauses):
+                ctx.status["pauseConditions"] = [*pauses, analysisruns.inconclusive_pause(ctx.now)]
+                ctx.status["controllerPause"] = True
+                ctx.event("Normal", "RolloutPaused", f"Rollout is paused ({analysisruns.INCONCLUSIVE_PAUSE})")
+        elif phase_now in ("Failed", "Error"):
+            message = f"{what} analysis phase error/failed"
+            run_message = (run.get("status") or {}).get("message")
+            if run_message:
+                message += f": {run_message}"
+            self._abort(ctx, message)
+
+    def _run_succeeded(self, ctx: Context, kind: str) -> bool:
+        return analysisruns.phase_of(ctx.current_runs.get(kind)) == "Successful"
+
+    def _paused_for_inconclusive(self, ctx: Context) -> bool:
+        pauses = ctx.status.get("pauseConditions") or []
+        return any(p.get("reason") == analysisruns.INCONCLUSIVE_PAUSE for p in pauses)
+
+    async def _create_run(
+        self, ctx: Context, analysis: Mapping[str, Any], kind: str, step_index: int | None = None
+    ) -> Obj:
+        assert ctx.new_rs is not None
+        return await analysisruns.create(
+            self.client,
+            {**ctx.ro, "metadata": {**ctx.ro["metadata"], "annotations": self._revision_annotations(ctx)}},
+            analysis,
+            kind=kind,
+            new_rs=ctx.new_rs,
+            stable_rs=ctx.stable_rs,
+            step_index=step_index,
+        )
+
+    def _revision_annotations(self, ctx: Context) -> Obj:
+        annotations = dict(ctx.ro["metadata"].get("annotations") or {})
+        annotations[rsutil.REVISION] = str(rsutil.revision_of(ctx.new_rs or {}))
+        return annotations
+
+    async def _step_run(self, ctx: Context, run: Obj | None) -> Obj | None:
+        steps = (ctx.canary or {}).get("steps") or []
+        index = ctx.status.get("currentStepIndex")
+        step = steps[index] if isinstance(index, int) and 0 <= index < len(steps) else None
+        if ctx.status.get("pauseConditions") or ctx.status.get("abort"):
+            return run
+        analysis = (step or {}).get("analysis")
+        from_previous = (
+            run is not None
+            and analysis is not None
+            and (run["metadata"].get("labels") or {}).get(analysisruns.STEP_INDEX_LABEL) != str(index)
+        )
+        if not isinstance(analysis, dict) or not analysis.get("templates") or from_previous:
+            await analysisruns.cancel(self.client, run)
+            return None
+        if self._needs_new_run(ctx, run):
+            return await self._create_run(ctx, analysis, analysisruns.STEP, step_index=index)
+        assert run is not None
+        self._judge_run(ctx, run, "Step-based")
+        return run
+
+    async def _background_run(self, ctx: Context, run: Obj | None) -> Obj | None:
+        analysis = (ctx.canary or {}).get("analysis")
+        if not isinstance(analysis, dict) or not analysis.get("templates"):
+            await analysisruns.cancel(self.client, run)
+            return None
+        starting = analysis.get("startingStep")
+        index = ctx.status.get("currentStepIndex")
+        if isinstance(starting, int) and isinstance(index, int) and index < starting:
+            return None
+        if self._paused_for_inconclusive(ctx):
+            return run
+        if self._needs_new_run(ctx, run):
+            return await self._create_run(ctx, analysis, analysisruns.BACKGROUND)
+        assert run is not None
+        self._judge_run(ctx, run, "Background")
+        return run
+
+    async def _promotion_run(self, ctx: Context, run: Obj | None, *, post: bool) -> Obj | None:
+        bg = ctx.blue_green or {}
+        analysis = bg.get("postPromotionAnalysis" if post else "prePromotionAnalysis")
+        if not isinstance(analysis, dict) or not analysis.get("templates"):
+            await analysisruns.cancel(self.client, run)
+            return None
+        assert ctx.new_rs is not None
+        new_hash = rsutil.hash_of(ctx.new_rs)
+        active = ctx.service(str(bg.get("activeService") or ""))
+        active_hash = ((active or {}).get("spec") or {}).get("selector", {}).get(rsutil.HASH_LABEL, "")
+        if post:
+            skip = active_hash != new_hash
+        else:
+            skip = not active_hash or active_hash == new_hash
+        if not skip and run is None:
+            skip = not self._saturated_for_analysis(ctx, post=post)
+        if skip:
+            await analysisruns.cancel(self.client, run)
+            return run
+        if self._paused_for_inconclusive(ctx):
+            return run
+        if self._needs_new_run(ctx, run):
+            return await self._create_run(ctx, analysis, analysisruns.POST if post else analysisruns.PRE)
+        assert run is not None
+        self._judge_run(ctx, run, "Blue/green post-promotion" if post else "Blue/green pre-promotion")
+        return run
+
+    def _saturated_for_analysis(self, ctx: Context, *, post: bool) -> bool:
+        assert ctx.new_rs is not None
+        preview = (ctx.blue_green or {}).get("previewReplicaCount")
+        if not post and preview is not None:
+            wanted = int(preview)
+            return rsutil.spec_replicas(ctx.new_rs) == wanted and rsutil.available(ctx.new_rs) == wanted
+        return (
+            rsutil.spec_replicas(ctx.new_rs) == ctx.replicas and rsutil.available(ctx.new_rs) >= ctx.replicas
+        )
+
     # ------------------------------------------------------------------------------------ blue-green
 
     async def _blue_green(self, ctx: Context) -> None:
@@ -510,7 +771,7 @@ class Reconciler:
         new_hash = rsutil.hash_of(ctx.new_rs)
         stable_hash = ctx.status.get("stableRS") or ""
         aborted = bool(ctx.status.get("abort"))
-        paused = bool(ctx.spec.get("paused"))
+        paused = bool(ctx.spec.get("paused")) or self._paused_for_inconclusive(ctx)  # haltProgress
         active_name, preview_name = bg.get("activeService"), bg.get("previewService")
         if preview_name and not paused:  # spec.paused halts the Service switches, not the scaling
             await self._point_service(ctx, preview_name, new_hash)
@@ -554,8 +815,14 @@ class Reconciler:
         if paused or not new_ready:
             ctx.wake_in(5)
             return
+        active_svc = ctx.service(str(active_name or ""))
+        active_hash = ((active_svc or {}).get("spec") or {}).get("selector", {}).get(rsutil.HASH_LABEL)
+        waiting = not initial and not promote_full and not fast and active_hash != new_hash
+        if waiting and bg.get("prePromotionAnalysis") and not self._run_succeeded(ctx, analysisruns.PRE):
+            ctx.wake_in(5)  # the pause (and the promotion) wait for pre-promotion analysis
+            return
         # The pause before promotion (not on the first deploy, nor after promote --full or a fast rollback).
-        if not initial and not promote_full and not fast:
+        if waiting:
             resumed = ctx.status.get("controllerPause") and not ctx.status.get("pauseConditions")
             auto = defaults.auto_promotion_enabled(ctx.ro)
             seconds = bg.get("autoPromotionSeconds")
@@ -587,9 +854,13 @@ class Reconciler:
                 await self._scale(ctx, ctx.new_rs, ctx.replicas)
                 ctx.wake_in(1)
                 return
-        # Promote: switch the active Service, then the new ReplicaSet is stable.
+        # Promote: switch the active Service, then (after post-promotion analysis) the new one is stable.
         if active_name:
             await self._point_service(ctx, active_name, new_hash)
+        post = bg.get("postPromotionAnalysis")
+        if post and not (promote_full or fast) and not self._run_succeeded(ctx, analysisruns.POST):
+            ctx.wake_in(0.05 if ctx.current_runs.get(analysisruns.POST) is None else 5)
+            return
         previous = ctx.stable_rs
         ctx.status["stableRS"] = new_hash
         for key in ("pauseConditions", "controllerPause", "promoteFull"):
@@ -622,7 +893,7 @@ class Reconciler:
         steps = canary.get("steps") or []
         new_hash = rsutil.hash_of(ctx.new_rs)
         stable_hash = ctx.status.get("stableRS") or ""
-        paused = bool(ctx.spec.get("paused"))
+        paused = bool(ctx.spec.get("paused")) or self._paused_for_inconclusive(ctx)  # haltProgress
         if canary.get("stableService") and stable_hash:
             await self._point_service(ctx, canary["stableService"], stable_hash)
         if canary.get("canaryService"):
@@ -708,7 +979,15 @@ class Reconciler:
                     break
             elif "pause" in step and not self._pause_done(ctx, step["pause"]):
                 break
-            # analysis, experiment and route steps: completed by the analysis issue's seams (at once today)
+            elif "analysis" in step:
+                run = ctx.current_runs.get(analysisruns.STEP)
+                labels = ((run or {}).get("metadata") or {}).get("labels") or {}
+                if run is None or labels.get(analysisruns.STEP_INDEX_LABEL) != str(index):
+                    ctx.wake_in(0.05)  # the run for this step starts with the next reconcile
+                    break
+                if analysisruns.phase_of(run) != "Successful":
+                    break  # the run's progress wakes the Rollout
+            # experiment steps: completed at once until experiments exist
             index += 1
             ctx.status["currentStepIndex"] = index
             ctx.event(
@@ -1031,16 +1310,19 @@ class Reconciler:
         )
         ctx.event("Warning", "RolloutProgressDeadlineExceeded", message)
         if ctx.spec.get("progressDeadlineAbort"):
-            ctx.status["abort"] = True
-            ctx.status["abortedAt"] = rsutil.stamp(ctx.now)
-            ctx.status.pop("pauseConditions", None)
-            ctx.status.pop("controllerPause", None)
-            abort_message = conditions.aborted_message(rsutil.revision_of(new_rs), message)
-            self._set_condition(
-                ctx, conditions.PROGRESSING, "False", conditions.ROLLOUT_ABORTED, abort_message
-            )
-            ctx.event("Warning", "RolloutAborted", abort_message)
-            ctx.wake_in(0.05)
+            self._abort(ctx, message)
+
+    def _abort(self, ctx: Context, message: str) -> None:
+        """The controller aborts the update (a failed analysis, the progress deadline): as a client's
+        abort, with ``message`` after ``Rollout aborted update to revision N: ``."""
+        ctx.status["abort"] = True
+        ctx.status["abortedAt"] = rsutil.stamp(ctx.now)
+        ctx.status.pop("pauseConditions", None)
+        ctx.status.pop("controllerPause", None)
+        abort_message = conditions.aborted_message(rsutil.revision_of(ctx.new_rs or {}), message)
+        self._set_condition(ctx, conditions.PROGRESSING, "False", conditions.ROLLOUT_ABORTED, abort_message)
+        ctx.event("Warning", "RolloutAborted", abort_message)
+        ctx.wake_in(0.05)
 
     def _set_condition(
         self, ctx: Context, kind: str, status: str, reason: str, message: str, *, touch: bool = False
@@ -1153,8 +1435,10 @@ class Reconciler:
         if not patch:
             return
         try:
-            await self.client.patch(
-                crds.ROLLOUT, ctx.name, {"status": patch}, namespace=ctx.namespace, subresource="status"
+            self._wrote(
+                await self.client.patch(
+                    crds.ROLLOUT, ctx.name, {"status": patch}, namespace=ctx.namespace, subresource="status"
+                )
             )
         except kube_errors.ApiError as exc:
             if not exc.not_found:

@@ -4,11 +4,15 @@ This is the table of DESIGN.md §5, the way users stage failures on the local cl
 containing ``crash`` crash-loops, ``does-not-exist`` fails to pull, ``unready`` never becomes Ready, a tag
 starting with ``bad`` serves errors, ``slow`` serves slowly; annotations set the same behaviours and the
 timings explicitly. Annotations win over tags.
+
+A value that is not a finite number (``error-rate: "abc"``, ``"nan"``, ``latency-ms: "inf"``) is ignored,
+so the tag's behaviour (or the default) stays; ``error-rate`` is clamped to 0…1 (``"2"`` fails every
+request) and ``latency-ms`` to 0 or more.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +52,15 @@ class Behaviour:
     run_for: float | None = None
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite number, or None (unparsable, NaN or infinite)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes")
 
@@ -72,12 +85,10 @@ def behaviour_of(pod: dict[str, Any]) -> Behaviour:
         pull_fail = str(note("image-pull")).strip().lower() == "fail"
     if note("never-ready") is not None:
         unready = _truthy(note("never-ready"))
-    if note("error-rate") is not None:
-        with contextlib.suppress(ValueError):
-            error_rate = min(1.0, max(0.0, float(note("error-rate"))))
-    if note("latency-ms") is not None:
-        with contextlib.suppress(ValueError):
-            latency = max(0.0, float(note("latency-ms")))
+    if (rate := _finite(note("error-rate"))) is not None:
+        error_rate = min(1.0, max(0.0, rate))
+    if (millis := _finite(note("latency-ms"))) is not None:
+        latency = max(0.0, millis)
     exit_code = None
     if note("exit-code") is not None:
         try:

@@ -1,0 +1,1 @@
+"""Argo Rollouts analysis: AnalysisRun measurements, metric providers and condition evaluation."""

@@ -1,0 +1,117 @@
+"""The AnalysisRun controller: every AnalysisRun reconciled from an informer through one work queue.
+
+A run is reconciled when it changes (created by a Rollout or by hand, ``spec.terminate`` set) and again when
+its next measurement is due: :meth:`RunReconciler.reconcile` returns that delay and the queue holds the key
+until then, so a thousand runs measuring every second cost one timer each and no polling. Jobs made by
+the Job provider wake their run when they change, so a finished Job is noticed at once rather than at
+the provider's next ``resumeAt``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from tugboat.kube import events, informers, kinds, workqueue
+from tugboat.kube.client import Client, Obj
+from tugboat.rollouts import crds
+from tugboat.rollouts.analysis import run as runmod
+from tugboat.util.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "rollouts-controller"
+RUN_UID_LABEL = "analysisrun.argoproj.io/uid"
+
+
+class AnalysisRunController:
+    """Reconciles every AnalysisRun the client can see."""
+
+    def __init__(self, client: Client, *, workers: int = 10, install_crds: bool = False) -> None:
+        self.client = client
+        self.workers = workers
+        self.install_crds = install_crds
+        self.runs = informers.Informer(client, crds.ANALYSISRUN)
+        self.jobs = informers.Informer(client, kinds.JOB, labels=RUN_UID_LABEL)
+        self.recorder = events.EventRecorder(client, component=COMPONENT)
+        self.reconciler = runmod.RunReconciler(client, record=self._record)
+        self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
+        self.ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def _record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
+        self.recorder.event(obj, kind, reason, message)
+
+    async def run(self) -> None:
+        if self.install_crds:
+            await crds.install(self.client)
+        self.runs.add_handler(self._run_changed)
+        self.jobs.add_handler(self._job_changed)
+        for informer in (self.runs, self.jobs):
+            informer.start()
+        await asyncio.gather(self.runs.wait_synced(), self.jobs.wait_synced())
+        self.recorder.start()
+        worker = asyncio.create_task(
+            workqueue.run_workers_and_shutdown(
+                self.queue, self._reconcile, workers=self.workers, name="analysis"
+            )
+        )
+        self._tasks = [worker]
+        self.ready.set()
+        log.info("analysis controller: watching AnalysisRuns in all namespaces")
+        try:
+            await worker
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        self.queue.shutdown()
+        await cancel_and_wait(self._tasks)
+        with contextlib.suppress(Exception):
+            await self.recorder.stop()
+        with contextlib.suppress(Exception):
+            await self.reconciler.close()
+        for informer in (self.runs, self.jobs):
+            with contextlib.suppress(Exception):
+                await informer.stop()
+
+    def _run_changed(self, old: Obj | None, new: Obj | None) -> None:
+        if new is None:
+            if old is not None:
+                self.reconciler.written.pop(str((old.get("metadata") or {}).get("uid")), None)
+            return
+        if old is not None and old.get("spec") == new.get("spec") and _phase(old) == _phase(new):
+            return  # our own status write (measurements added): the queue already holds the next due time
+        self.queue.add(informers.object_key(new))
+
+    def _job_changed(self, old: Obj | None, new: Obj | None) -> None:
+        obj = new if new is not None else old
+        assert obj is not None
+        meta = obj.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == "AnalysisRun":
+                self.queue.add(f"{meta.get('namespace')}/{ref.get('name')}")
+
+    async def _reconcile(self, key: str) -> float | None:
+        namespace, _, name = key.partition("/")
+        run = self.runs.get(name, namespace)
+        if run is None or (run.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        if self._stale(run):
+            return 0.05  # the informer has not yet seen our last status write: measuring now would repeat it
+        return await self.reconciler.reconcile(run, now=datetime.now(UTC))
+
+    def _stale(self, run: Obj) -> bool:
+        meta = run.get("metadata") or {}
+        written = self.reconciler.written.get(str(meta.get("uid")))
+        seen = str(meta.get("resourceVersion") or "")
+        if written is None or not written.isdigit() or not seen.isdigit():
+            return False
+        return int(seen) < int(written)
+
+
+def _phase(run: Obj) -> Any:
+    return (run.get("status") or {}).get("phase")
