@@ -996,6 +996,7 @@ class Reconciler:
                 f"Rollout step {index}/{len(steps)} completed ({_describe(step)})",
             )
             if "setWeight" in step or "setCanaryScale" in step:
+                ctx.wake_in(0.05)  # nothing else may wake the Rollout: the ReplicaSets are settled
                 break  # the next step starts with the next reconcile, after the new counts are applied
         if (index is None or index >= len(steps)) and not paused:
             if (
