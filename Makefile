@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/localcluster.py
 	$(BIN)/python bench/gitops.py
 	$(BIN)/python bench/rollouts.py
+	$(BIN)/python bench/analysis.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import math
 import os
 import re
@@ -16,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -149,3 +150,61 @@ def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+async def in_parallel(jobs: Sequence[Callable[[], Awaitable[object]]], *, concurrency: int = 16) -> None:
+    """Run ``jobs`` with ``concurrency`` of them in flight at a time (API writes as a client would)."""
+    queue = iter(jobs)
+
+    async def worker() -> None:
+        for job in queue:
+            await job()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+@dataclasses.dataclass
+class ControllerProcess:
+    """A controller started by a benchmark, its output in ``log_path``."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def problems(self) -> list[str]:
+        """Log lines at WARNING or above, and the exception line of each traceback."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        found = [line for line in lines if re.search(r" (WARNING|ERROR|CRITICAL) ", line)]
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                raised = next((text for text in lines[i + 1 :] if text and not text[0].isspace()), "")
+                found.append(f"Traceback: {raised}")
+        return found
+
+
+def start_controller(
+    command: Sequence[str], *, log_path: Path, ready_line: str, timeout: float = 60.0
+) -> ControllerProcess:
+    """Start ``command`` (output to ``log_path``); returned once its log shows ``ready_line``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        controller = ControllerProcess(
+            subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT), log_path
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if controller.proc.poll() is not None:
+            raise RuntimeError(f"the controller exited:\n{log_path.read_text(errors='replace')}")
+        if ready_line in log_path.read_text(errors="replace"):
+            return controller
+        time.sleep(0.1)
+    controller.stop()
+    raise RuntimeError(f"the controller did not start:\n{log_path.read_text(errors='replace')}")

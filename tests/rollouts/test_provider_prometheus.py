@@ -158,8 +158,8 @@ async def test_scalar_is_a_float(server: str, received: list[dict[str, Any]]) ->
     assert measurement == {
         "phase": "Successful",
         "value": "0.95",
-        "startedAt": "2024-05-01T10:00:00Z",
-        "finishedAt": "2024-05-01T10:00:00Z",
+        "startedAt": "2024-05-01T10:00:00.500Z",
+        "finishedAt": "2024-05-01T10:00:00.500Z",
     }
     assert seen == [0.95]
     assert received[0]["method"] == "POST" and received[0]["path"] == "/api/v1/query"
@@ -253,7 +253,7 @@ async def test_prometheus_errors_are_error_measurements(server: str, query: str,
     measurement, seen = await measure({"address": server, "query": query})
     assert measurement["phase"] == "Error" and seen == []
     assert measurement["message"] == message
-    assert measurement["finishedAt"] == "2024-05-01T10:00:00Z"
+    assert measurement["finishedAt"] == "2024-05-01T10:00:00.500Z"
 
 
 async def test_unparsable_answer(server: str) -> None:

@@ -15,14 +15,21 @@ import typer
 from tugboat.cli import controllerproc
 from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client
-from tugboat.rollouts import controller
+from tugboat.rollouts import controller, experimentcontroller
 from tugboat.rollouts.analysis import controller as analysis_controller
 
 FIELD_MANAGER = "rollouts-controller"
-CONTROLLERS = ("rollouts", "analysis")
+CONTROLLERS = ("rollouts", "analysis", "experiments")
 
 
-async def _run_all(client: Client, names: set[str], *, rollout_threads: int, analysis_threads: int) -> None:
+async def _run_all(
+    client: Client,
+    names: set[str],
+    *,
+    rollout_threads: int,
+    analysis_threads: int,
+    experiment_threads: int = 10,
+) -> None:
     """The chosen controllers side by side in one process; the first to end ends them all."""
     runs = []
     if "rollouts" in names:
@@ -33,6 +40,14 @@ async def _run_all(client: Client, names: set[str], *, rollout_threads: int, ana
         runs.append(
             analysis_controller.AnalysisRunController(
                 client, workers=analysis_threads, install_crds=install
+            ).run()
+        )
+    if "experiments" in names:
+        # Without the rollout and the analysis controllers, the experiment controller installs the CRDs.
+        install = not names & {"rollouts", "analysis"}
+        runs.append(
+            experimentcontroller.ExperimentController(
+                client, workers=experiment_threads, install_crds=install
             ).run()
         )
     tasks = [asyncio.ensure_future(r) for r in runs]
@@ -61,14 +76,15 @@ def rollouts_controller(
     ] = None,
     rollout_threads: Annotated[int, typer.Option(help="Concurrent Rollout reconciles.")] = 10,
     analysis_threads: Annotated[int, typer.Option(help="Concurrent AnalysisRun reconciles.")] = 20,
+    experiment_threads: Annotated[int, typer.Option(help="Concurrent Experiment reconciles.")] = 10,
     controllers: Annotated[
         str, typer.Option(help=f"Comma-separated controllers to run ({', '.join(CONTROLLERS)}).")
     ] = ",".join(CONTROLLERS),
     exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the rollout controller: blue-green and canary Rollouts and their AnalysisRuns, with Argo
-    Rollouts' semantics."""
+    """Run the rollout controller: blue-green and canary Rollouts, AnalysisRuns and Experiments, with
+    Argo Rollouts' semantics."""
     names = _parse_controllers(controllers)
     controllerproc.configure_logging(verbose)
     try:
@@ -76,7 +92,11 @@ def rollouts_controller(
             controllerproc.run(
                 kubeconfig,
                 lambda client: _run_all(
-                    client, names, rollout_threads=rollout_threads, analysis_threads=analysis_threads
+                    client,
+                    names,
+                    rollout_threads=rollout_threads,
+                    analysis_threads=analysis_threads,
+                    experiment_threads=experiment_threads,
                 ),
                 field_manager=FIELD_MANAGER,
                 exit_with_parent=exit_with_parent,

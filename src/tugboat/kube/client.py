@@ -3,11 +3,14 @@
 Configuration (kubeconfig, contexts, TLS, tokens, exec plugins) comes from lightkube, whose transport is
 a configured ``httpx2`` client (research/deps.md §1.3). The requests themselves are built here: objects
 are plain dicts, encoded and decoded with orjson, so any kind (custom resources included) works the same
-and no time goes into typed models. Failures become :class:`tugboat.kube.errors.ApiError`.
+and no time goes into typed models. Failures become :class:`tugboat.kube.errors.ApiError`. Against a
+plain-http server without an auth flow (the local cluster) requests go through the lean keep-alive pool of
+:mod:`tugboat.util.http1`, which costs a fraction of httpx's CPU per request; watches always use httpx.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from lightkube.config.kubeconfig import KubeConfig
 
 from tugboat.kube import errors
 from tugboat.kube.kinds import Kind
+from tugboat.util import http1
 
 Obj = dict[str, Any]
 
@@ -28,6 +32,24 @@ PATCH_TYPES = {
     "strategic": "application/strategic-merge-patch+json",
     "apply": "application/apply-patch+yaml",
 }
+
+
+def _lean_pool(http: httpx.AsyncClient) -> http1.Pool | None:
+    """A lean pool for plain-http servers without an auth flow (the local cluster), else None (httpx)."""
+    url = http.base_url
+    if url.scheme != "http" or http.auth is not None or not url.host:
+        return None
+    timeout = http.timeout.read or 30.0
+    origin = f"http://{url.host}:{url.port or 80}"
+    skip = {
+        "accept",
+        "accept-encoding",
+        "connection",
+        "content-length",
+        "host",
+    }  # set per request, or unwanted
+    defaults = {k: v for k, v in http.headers.items() if k.lower() not in skip}
+    return http1.Pool(origin, timeout=float(timeout), default_headers=defaults)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -54,6 +76,8 @@ class Client:
         self.http = http
         self.field_manager = field_manager
         self.namespace = namespace
+        self._lean: http1.Pool | None = _lean_pool(http)
+        self._prefix = str(http.base_url.raw_path.decode("ascii")).rstrip("/")
 
     @classmethod
     def from_kubeconfig(
@@ -97,6 +121,8 @@ class Client:
         return cls(http, field_manager=field_manager)
 
     async def close(self) -> None:
+        if self._lean is not None:
+            await self._lean.close()
         await self.http.aclose()
 
     async def __aenter__(self) -> Client:
@@ -121,6 +147,8 @@ class Client:
         if body is not None:
             content = body if isinstance(body, bytes) else orjson.dumps(body)
             headers["Content-Type"] = content_type
+        if self._lean is not None:
+            return await self._lean_request(method, path, params, content, headers)
         try:
             response = await self.http.request(method, path, params=params, content=content, headers=headers)
         except httpx.HTTPError as exc:
@@ -129,6 +157,29 @@ class Client:
         if not response.content:
             return None
         return orjson.loads(response.content)
+
+    async def _lean_request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> Any:
+        """The same request through the lean HTTP/1.1 pool (plain http, no auth flow)."""
+        assert self._lean is not None
+        target = self._prefix + path
+        if params:
+            target += "?" + urllib.parse.urlencode({k: str(v) for k, v in params.items()})
+        try:
+            response = await self._lean.request(method, target, headers=headers, body=content)
+        except http1.HTTPError as exc:
+            raise errors.ConnectionFailed(f"{method} {path}: {exc}") from exc
+        if response.status >= 400:
+            _raise_for(httpx.Response(response.status, headers=response.headers, content=response.body))
+        if not response.body:
+            return None
+        return orjson.loads(response.body)
 
     def _ns(self, kind: Kind, namespace: str | None) -> str | None:
         if not kind.namespaced:

@@ -194,6 +194,13 @@ async def create(
     return await _create_with_collisions(client, body)
 
 
+async def create_owned(client: Client, body: Obj) -> Obj:
+    """Create a complete AnalysisRun ``body`` (named, with its controller owner first in
+    ``ownerReferences``) under the same ``.N`` name-collision rule as the Rollout's runs; used by
+    Experiments, which name their runs ``<experiment>-<analysis>``."""
+    return await _create_with_collisions(client, body)
+
+
 async def _create_with_collisions(client: Client, body: Obj) -> Obj:
     """Create ``body``; on a name taken by another run, try ``name.1``, ``name.2``... An identical run
     of the same owner that is still running is reused (a retry of a create that got through)."""

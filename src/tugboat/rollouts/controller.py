@@ -60,6 +60,8 @@ class RolloutController:
         self.services = informers.Informer(client, kinds.SERVICE)
         self.deployments = informers.Informer(client, kinds.DEPLOYMENT)
         self.analysisruns = informers.Informer(client, crds.ANALYSISRUN)
+        self.experiments = informers.Informer(client, crds.EXPERIMENT)
+        self.experiments.add_index("owner", informers.by_owner_uid)
         self.replicasets.add_index("owner", informers.by_owner_uid)
         self.analysisruns.add_index("owner", informers.by_owner_uid)
         self.recorder = events.EventRecorder(client, component=COMPONENT)
@@ -79,6 +81,7 @@ class RolloutController:
         self.services.add_handler(self._service_changed)
         self.deployments.add_handler(self._deployment_changed)
         self.analysisruns.add_handler(self._analysisrun_changed)
+        self.experiments.add_handler(self._analysisrun_changed)  # same rule: a phase change matters
         watched = self._informers()
         for informer in watched:
             informer.start()
@@ -107,7 +110,14 @@ class RolloutController:
                 await informer.stop()
 
     def _informers(self) -> tuple[informers.Informer, ...]:
-        return (self.rollouts, self.replicasets, self.services, self.deployments, self.analysisruns)
+        return (
+            self.rollouts,
+            self.replicasets,
+            self.services,
+            self.deployments,
+            self.analysisruns,
+            self.experiments,
+        )
 
     def _analysisrun_changed(self, old: Obj | None, new: Obj | None) -> None:
         """A run's phase (or message) changed: its Rollout may promote, pause or abort."""
@@ -181,4 +191,7 @@ class RolloutController:
             return self.services.get(svc_name, namespace) if svc_name else None
 
         runs = self.analysisruns.by_index("owner", uid)
-        return await self.reconciler.reconcile(ro, owned, service, now=datetime.now(UTC), analysis_runs=runs)
+        experiments = self.experiments.by_index("owner", uid)
+        return await self.reconciler.reconcile(
+            ro, owned, service, now=datetime.now(UTC), analysis_runs=runs, experiments=experiments
+        )

@@ -30,9 +30,11 @@ from tugboat.rollouts import (
     ephemeral,
     hashing,
     phase,
+    stepexperiments,
     trafficrouting,
     validation,
 )
+from tugboat.rollouts import experiments as experimentsmod
 from tugboat.rollouts import replicasets as rsutil
 from tugboat.rollouts.analysis import templates
 
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 MANAGED_BY = "argo-rollouts.argoproj.io/managed-by-rollouts"
 WORKLOAD_GENERATION = phase.WORKLOAD_GENERATION_ANNOTATION
 CANARY_PAUSE = "CanaryPauseStep"
+INCONCLUSIVE_EXPERIMENT = "InconclusiveExperiment"
 BLUEGREEN_PAUSE = "BlueGreenPause"
 
 EventFunc = Callable[[Obj, str, str, str], None]
@@ -75,6 +78,8 @@ class Context:
     within_delay: bool = False  # a return to a blue-green revision still up in its scale-down delay
     runs: list[Obj] = field(default_factory=list)  # the Rollout's AnalysisRuns
     current_runs: dict[str, Obj | None] = field(default_factory=dict)  # by kind, after _analysis
+    experiments: list[Obj] = field(default_factory=list)  # the Rollout's Experiments
+    current_experiment: Obj | None = None  # the experiment step's, after _experiments
 
     def service(self, name: str) -> Obj | None:
         """A Service, as this reconcile left it."""
@@ -149,10 +154,12 @@ class Reconciler:
         *,
         now: datetime,
         analysis_runs: list[Obj] | None = None,
+        experiments: list[Obj] | None = None,
     ) -> float | None:
         """Bring the cluster one step closer to ``ro``; returns seconds until it wants to look again."""
         ctx = Context(copy.deepcopy(ro), [copy.deepcopy(r) for r in replicasets], services, now)
         ctx.runs = list(analysis_runs or [])
+        ctx.experiments = list(experiments or [])
         ctx.status = copy.deepcopy(ro.get("status") or {})
         problem = validation.validate(ro)  # as written: a workloadRef Rollout has no template of its own
         if problem is None:
@@ -173,8 +180,9 @@ class Reconciler:
         self._fast_rollback(ctx)
         await self._clear_new_deadline(ctx)
         try:
+            await self._experiment_step(ctx)
             await self._analysis(ctx)
-        except templates.AnalysisSpecError as exc:
+        except (templates.AnalysisSpecError, experimentsmod.ExperimentSpecError) as exc:
             # A run that cannot be made (a missing template, an unresolved arg) stops the update.
             message = f'The Rollout "{ctx.name}" is invalid: {exc}'
             self._set_condition(ctx, conditions.INVALID_SPEC, "True", conditions.INVALID_SPEC, message)
@@ -667,7 +675,8 @@ class Reconciler:
 
     def _paused_for_inconclusive(self, ctx: Context) -> bool:
         pauses = ctx.status.get("pauseConditions") or []
-        return any(p.get("reason") == analysisruns.INCONCLUSIVE_PAUSE for p in pauses)
+        reasons = (analysisruns.INCONCLUSIVE_PAUSE, INCONCLUSIVE_EXPERIMENT)
+        return any(p.get("reason") in reasons for p in pauses)
 
     async def _create_run(
         self, ctx: Context, analysis: Mapping[str, Any], kind: str, step_index: int | None = None
@@ -762,6 +771,84 @@ class Reconciler:
         return (
             rsutil.spec_replicas(ctx.new_rs) == ctx.replicas and rsutil.available(ctx.new_rs) >= ctx.replicas
         )
+
+    # ------------------------------------------------------------------------------------ experiments
+
+    async def _experiment_step(self, ctx: Context) -> None:
+        """The canary ``experiment`` step: start its Experiment, follow it (a failed one aborts the update,
+        an inconclusive one pauses it), cancel and clean up the Rollout's other Experiments."""
+        original = ctx.ro.get("status") or {}
+        recorded = str(((original.get("canary") or {}).get("currentExperiment")) or "")
+        current = next((e for e in ctx.experiments if e["metadata"]["name"] == recorded), None)
+        if current is None and recorded:
+            current = await self.client.get_or_none(crds.EXPERIMENT, recorded, ctx.namespace)
+        others = [e for e in ctx.experiments if current is None or e["metadata"]["name"] != recorded]
+        keep: Obj | None = None
+        if ctx.status.get("abort") or ctx.status.get("promoteFull") or ctx.canary is None:
+            others.extend([current] if current is not None else [])
+            current = None
+        elif self._paused_for_inconclusive(ctx):
+            keep = current
+        else:
+            steps = (ctx.canary or {}).get("steps") or []
+            index = ctx.status.get("currentStepIndex")
+            step = steps[index] if isinstance(index, int) and 0 <= index < len(steps) else None
+            if step is not None and isinstance(step.get("experiment"), dict):
+                if current is None and ctx.stable_rs is not None and ctx.new_rs is not None:
+                    body = experimentsmod.experiment_for_step(
+                        {
+                            **ctx.ro,
+                            "metadata": {
+                                **ctx.ro["metadata"],
+                                "annotations": self._revision_annotations(ctx),
+                            },
+                        },
+                        step["experiment"],
+                        step_index=int(index or 0),
+                        new_rs=ctx.new_rs,
+                        stable_rs=ctx.stable_rs,
+                    )
+                    current = await stepexperiments.create_with_collisions(self.client, body, owner=ctx.ro)
+                    ctx.event(
+                        "Normal", "ExperimentCreated", f"Created Experiment '{current['metadata']['name']}'"
+                    )
+                if current is not None:
+                    self._judge_experiment(ctx, current)
+                    keep = current
+            elif current is not None:
+                others.append(current)
+                current = None
+        ctx.current_experiment = keep
+        for experiment in others:
+            await stepexperiments.cancel(self.client, experiment)
+        for experiment in stepexperiments.to_delete(
+            others,
+            ctx.replicasets,
+            keep_successful=defaults.successful_run_history_limit(ctx.ro),
+            keep_unsuccessful=defaults.unsuccessful_run_history_limit(ctx.ro),
+        ):
+            await stepexperiments.delete(self.client, experiment)
+        canary_status = ctx.status.get("canary")
+        if keep is not None:
+            ctx.status.setdefault("canary", {})["currentExperiment"] = keep["metadata"]["name"]
+        elif isinstance(canary_status, dict):
+            canary_status.pop("currentExperiment", None)
+
+    def _judge_experiment(self, ctx: Context, experiment: Obj) -> None:
+        phase_now = stepexperiments.phase_of(experiment)
+        if phase_now == "Inconclusive":
+            pauses = ctx.status.get("pauseConditions") or []
+            if not any(p.get("reason") == INCONCLUSIVE_EXPERIMENT for p in pauses):
+                pause = {"reason": INCONCLUSIVE_EXPERIMENT, "startTime": rsutil.stamp(ctx.now)}
+                ctx.status["pauseConditions"] = [*pauses, pause]
+                ctx.status["controllerPause"] = True
+                ctx.event("Normal", "RolloutPaused", f"Rollout is paused ({INCONCLUSIVE_EXPERIMENT})")
+        elif phase_now in ("Failed", "Error"):
+            message = "Experiment analysis phase is error/failed"
+            detail = (experiment.get("status") or {}).get("message")
+            if detail:
+                message += f": {detail}"
+            self._abort(ctx, message)
 
     # ------------------------------------------------------------------------------------ blue-green
 
@@ -913,8 +1000,9 @@ class Reconciler:
                 await self._route(ctx, new_hash, new_hash, 0)  # all traffic on the (one) stable version
             if not paused:
                 await self._scale(ctx, ctx.new_rs, ctx.replicas)
-                for old in ctx.others:
-                    await self._scale(ctx, old, 0)
+                if not canary.get("trafficRouting"):  # routed: old ones wait out their delay
+                    for old in ctx.others:
+                        await self._scale(ctx, old, 0)
             if (
                 rsutil.available(ctx.new_rs) >= ctx.replicas
                 and rsutil.spec_replicas(ctx.new_rs) == ctx.replicas
@@ -987,7 +1075,13 @@ class Reconciler:
                     break
                 if analysisruns.phase_of(run) != "Successful":
                     break  # the run's progress wakes the Rollout
-            # experiment steps: completed at once until experiments exist
+            elif "experiment" in step:
+                experiment = ctx.current_experiment
+                if experiment is None:
+                    ctx.wake_in(0.05)  # the experiment starts with the next reconcile
+                    break
+                if stepexperiments.phase_of(experiment) != "Successful":
+                    break  # the experiment's progress wakes the Rollout
             index += 1
             ctx.status["currentStepIndex"] = index
             ctx.event(
@@ -1092,7 +1186,8 @@ class Reconciler:
             "metadata": {"annotations": {rsutil.DESIRED_REPLICAS: str(ctx.replicas)}},
             "spec": {"replicas": replicas},
         }
-        if replicas > 0 and annotations.get(rsutil.SCALE_DOWN_DEADLINE):
+        if annotations.get(rsutil.SCALE_DOWN_DEADLINE):
+            # Scaled up again, or down at its deadline: the deadline has served (upstream drops it too).
             patch["metadata"]["annotations"][rsutil.SCALE_DOWN_DEADLINE] = None
         before = rsutil.spec_replicas(rs)
         updated = await self.client.patch(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,7 +103,12 @@ class AnalysisRunController:
             return None
         if self._stale(run):
             return 0.05  # the informer has not yet seen our last status write: measuring now would repeat it
-        return await self.reconciler.reconcile(run, now=datetime.now(UTC))
+        started = time.monotonic()
+        delay = await self.reconciler.reconcile(run, now=datetime.now(UTC))
+        if delay is None:
+            return None
+        # The delay counts from the reconcile's start: the time it took is already spent.
+        return max(delay - (time.monotonic() - started), 0.0)
 
     def _stale(self, run: Obj) -> bool:
         meta = run.get("metadata") or {}

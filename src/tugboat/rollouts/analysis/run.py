@@ -28,6 +28,7 @@ from tugboat.rollouts import crds
 from tugboat.rollouts import replicasets as rsutil
 from tugboat.rollouts.analysis import evaluate, metrics, providers, templates
 from tugboat.rollouts.analysis.providers import base as provider_base
+from tugboat.util import http1
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +55,18 @@ class RunReconciler:
         self.client = client
         self.record = record
         self.written: dict[str, str] = {}  # run uid -> resourceVersion of our last status write
-        self.http: httpx.AsyncClient | None = (
-            None  # one connection pool (and TLS context) for all HTTP metrics
-        )
+        self.http: httpx.AsyncClient | None = None  # one pool (and TLS context) for all HTTP metrics
+        self.lean = http1.Pools(timeout=60.0)  # keep-alive pools for plain-http metric endpoints
         self.provider_for = provider_for or self._provider
 
     def _provider(self, metric: Mapping[str, Any]) -> provider_base.MetricProvider:
         if self.http is None:
-            self.http = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
-            )
-        return providers.for_metric(metric, client=self.client, http=self.http)
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+            self.http = httpx.AsyncClient(limits=limits)
+        return providers.for_metric(metric, client=self.client, http=self.http, lean=self.lean)
 
     async def close(self) -> None:
+        await self.lean.close()
         if self.http is not None:
             await self.http.aclose()
             self.http = None
@@ -195,14 +195,14 @@ class RunReconciler:
             else:
                 measurement = await provider.resume(request, dict(task.in_flight))
         except provider_base.ProviderError as exc:
-            measurement = dict(task.in_flight or {"startedAt": rsutil.stamp(now)})
+            measurement = dict(task.in_flight or {"startedAt": provider_base.rfc3339(now)})
             measurement.update(phase=metrics.ERROR, message=str(exc))
         except Exception as exc:  # a provider bug must not stop the run: the measurement errs
             log.exception("metric %s of %s: provider failed", metric.get("name"), run["metadata"]["name"])
-            measurement = dict(task.in_flight or {"startedAt": rsutil.stamp(now)})
+            measurement = dict(task.in_flight or {"startedAt": provider_base.rfc3339(now)})
             measurement.update(phase=metrics.ERROR, message=f"provider failed: {type(exc).__name__}")
         if measurement.get("phase") in metrics.COMPLETED and not measurement.get("finishedAt"):
-            measurement["finishedAt"] = rsutil.stamp(now)
+            measurement["finishedAt"] = provider_base.rfc3339(now)
         message = measurement.get("message")
         if isinstance(message, str):
             for secret in secrets:

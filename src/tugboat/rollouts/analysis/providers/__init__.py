@@ -14,6 +14,7 @@ import httpx2 as httpx
 
 from tugboat.kube import client as kube_client
 from tugboat.rollouts.analysis.providers import base, job, prometheus, web
+from tugboat.util import http1
 
 __all__ = [
     "MeasureRequest",
@@ -51,7 +52,11 @@ def supported_kinds() -> list[str]:
 
 
 def for_metric(
-    metric: Mapping[str, Any], *, client: kube_client.Client, http: httpx.AsyncClient | None = None
+    metric: Mapping[str, Any],
+    *,
+    client: kube_client.Client,
+    http: httpx.AsyncClient | None = None,
+    lean: http1.Pools | None = None,
 ) -> base.MetricProvider:
     """The provider for ``metric``, its configuration checked; :class:`ProviderError` if it has none,
     several, an unknown one or one Tugboat does not support."""
@@ -62,4 +67,6 @@ def for_metric(
             f"metric {metric.get('name')!r}: unknown metric provider {kind!r} "
             f"(supported: {', '.join(supported_kinds())})"
         )
+    if kind == web.KIND:
+        return web.WebProvider(metric, client=client, http=http, lean=lean)
     return factory(metric, client=client, http=http)

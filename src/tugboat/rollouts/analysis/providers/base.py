@@ -147,8 +147,16 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def rfc3339(moment: datetime) -> str:
-    """A Kubernetes ``metav1.Time``: UTC, whole seconds, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A measurement's time: UTC RFC 3339 with ``Z``, to the millisecond when not on a whole second.
+
+    Argo Rollouts stores whole seconds, which lines every run's next measurement up on the same second
+    boundary (``finishedAt`` + interval); the milliseconds keep each run on its own cadence. Go's
+    ``metav1.Time`` (and so ``kubectl argo rollouts``) parses fractional seconds.
+    """
+    utc = moment.astimezone(UTC)
+    if utc.microsecond == 0:
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def parse_time(text: Any) -> datetime | None:

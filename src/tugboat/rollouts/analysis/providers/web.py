@@ -23,6 +23,7 @@ from tugboat.kube import client as kube_client
 from tugboat.kube import errors as kube_errors
 from tugboat.kube import jsonpath
 from tugboat.rollouts.analysis.providers import base
+from tugboat.util import http1
 
 KIND = "web"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -97,9 +98,11 @@ class WebProvider:
         *,
         client: kube_client.Client | None = None,
         http: httpx.AsyncClient | None = None,
+        lean: http1.Pools | None = None,
     ) -> None:
         _config(metric)  # configuration errors surface before the first measurement
         self._http = http
+        self._lean = lean
 
     async def run(self, request: base.MeasureRequest) -> base.Measurement:
         measurement = base.started(request)
@@ -118,6 +121,8 @@ class WebProvider:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             message = f"{config.method} request failed: {base.describe_http_error(exc)}"
             return base.mark_error(measurement, request, message)
+        except http1.HTTPError as exc:
+            return base.mark_error(measurement, request, f"{config.method} request failed: {exc}")
         if not 200 <= status < 300:
             return base.mark_error(measurement, request, f"received non 2xx response code: {status}")
         text = content.decode("utf-8", errors="replace")
@@ -133,6 +138,15 @@ class WebProvider:
         return base.evaluated(measurement, request, found[0], go_json(found[0]))
 
     async def _send(self, config: _Config) -> tuple[int, bytes]:
+        if self._lean is not None and _lean_fits(config):
+            # Plain http without an auth flow: the lean pool, unless the answer is a redirect to follow.
+            pool, target = self._lean.for_url(config.url)
+            plain = dict(config.headers)
+            if config.json_body:
+                plain["Content-Type"] = "application/json"
+            answer = await pool.request(config.method, target, headers=plain, body=config.body)
+            if not 300 <= answer.status < 400:
+                return answer.status, answer.body
         async with base.http_client(self._http, insecure=config.insecure) as http:
             headers = await base.authorization_headers(
                 http, config.auth, config.headers, timeout=config.timeout
@@ -159,6 +173,15 @@ class WebProvider:
 
     async def garbage_collect(self, request: base.MeasureRequest, limit: int) -> None:
         return None
+
+
+def _lean_fits(config: _Config) -> bool:
+    return (
+        config.url.startswith("http://")
+        and config.auth.oauth2 is None
+        and config.auth.basic is None
+        and not any(k.lower() == "host" for k, _ in config.headers)
+    )
 
 
 def _refuse_constant(name: str) -> Any:
