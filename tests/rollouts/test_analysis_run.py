@@ -450,7 +450,7 @@ async def test_a_failing_metric_stops_the_others(h: Harness, web: Metrics) -> No
     failing = web_metric("broken", f"{web.base}/{h.namespace}/broken", successCondition="result.ok == true")
     forever = web_metric("steady", f"{web.base}/{h.namespace}/steady", interval="10s")
     await h.create({"metrics": [forever, failing]})
-    assert await h.step(0) == 10
+    assert await h.step(0) == 0  # a metric failed: look again at once (the next look ends the run)
     status = await h.status()
     assert [r["phase"] for r in status["metricResults"]] == ["Running", "Failed"]
     assert status["phase"] == "Running"
@@ -468,7 +468,7 @@ async def test_a_failing_metric_terminates_in_flight_measurements(h: Harness) ->
     scripted = Scripted(slow=[{"phase": "Running", "resume_in": 30}], quick=[{"phase": "Failed"}])
     scripted.terminate_phase = "Inconclusive"  # Argo reports a terminated Successful/Inconclusive as such
     await h.create({"metrics": [scripted_metric("slow"), scripted_metric("quick")]}, provider=scripted)
-    assert await h.step(0) == 30
+    assert await h.step(0) == 0  # a metric failed: look again at once, not at the resume time
     assert await h.step(1) is None
     assert scripted.calls == [("run", "slow"), ("run", "quick"), ("terminate", "slow")]
     status = await h.status()
@@ -525,7 +525,7 @@ async def test_a_failure_outranks_terminate_and_unstarted_metrics(h: Harness) ->
     scripted = Scripted(bad=[{"phase": "Failed"}], later=[{"phase": "Successful"}])
     spec = {"metrics": [scripted_metric("bad"), scripted_metric("later", initialDelay="1m")]}
     await h.create(spec, provider=scripted)
-    assert await h.step(0) == 60
+    assert await h.step(0) == 0  # "bad" failed: look again at once rather than after the initial delay
     assert (await h.status())["phase"] == "Running"
     await h.terminate()
     assert await h.step(1) is None

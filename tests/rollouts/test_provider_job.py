@@ -203,7 +203,7 @@ async def test_terminate_deletes_the_job(kube: Client, sim_namespace: str) -> No
     measurement = await provider.run(request)
     name = measurement["metadata"]["job-name"]
     terminated = await provider.terminate(request, measurement)
-    assert (terminated["phase"], terminated["message"]) == ("Successful", "Metric Terminated")
+    assert (terminated["phase"], terminated["message"]) == ("Inconclusive", "Metric Terminated")
     assert terminated["finishedAt"]
     remaining = await kube.get_or_none(kinds.JOB, name, sim_namespace)
     assert remaining is None or remaining["metadata"].get("deletionTimestamp")

@@ -196,8 +196,8 @@ def test_inconclusive_analysis_pauses(
     docs = [template("unsure", metrics.url("unsure")), canary_with_analysis_step("unsure")]
     ro, rev1 = deployed(sim_cluster, sim_namespace, docs, "unsure")
     ro.set_image("demo:2")
-    status = ro.wait_update(rev1, "Paused", "InconclusiveAnalysis", timeout=90)["status"]
-    assert [p["reason"] for p in status["pauseConditions"]] == ["InconclusiveAnalysis"]
+    status = ro.wait_update(rev1, "Paused", "InconclusiveAnalysisRun", timeout=90)["status"]
+    assert [p["reason"] for p in status["pauseConditions"]] == ["InconclusiveAnalysisRun"]
     # Promote (clears the pause): a fresh run measures again, and this time it passes.
     metrics.values["unsure"] = True
     ro.patch_status({"pauseConditions": None})

@@ -19,13 +19,13 @@ from typing import Any
 
 from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import crds
+from tugboat.rollouts import conditions, crds
 from tugboat.rollouts import replicasets as rsutil
 from tugboat.rollouts.analysis import templates
 
 TYPE_LABEL = "rollout-type"
 STEP_INDEX_LABEL = "step-index"
-INCONCLUSIVE_PAUSE = "InconclusiveAnalysis"
+INCONCLUSIVE_PAUSE = conditions.PAUSE_INCONCLUSIVE_ANALYSIS  # "InconclusiveAnalysisRun"
 
 STEP, BACKGROUND, PRE, POST = "Step", "Background", "PrePromotion", "PostPromotion"
 # Kind of run -> (status section, status field)

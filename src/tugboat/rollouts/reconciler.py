@@ -434,6 +434,8 @@ class Reconciler:
         except kube_errors.ApiError as exc:
             if not exc.not_found:
                 raise
+            return
+        ctx.event("Normal", "RolloutUpdated", f"Rollout updated to revision {revision}")
 
     def _classify(self, ctx: Context) -> None:
         assert ctx.new_rs is not None
@@ -498,11 +500,6 @@ class Reconciler:
                 ctx.status["currentStepIndex"] = 0
             if ctx.blue_green is not None:
                 ctx.status.setdefault("blueGreen", {}).pop("scaleUpPreviewCheckPoint", None)
-            ctx.event(
-                "Normal",
-                "RolloutUpdated",
-                f"Rollout updated to revision {rsutil.revision_of(ctx.new_rs or {})}",
-            )
         if ctx.canary is not None:
             ctx.status["currentStepHash"] = step_hash
             if "currentStepIndex" not in ctx.status and steps:
@@ -985,7 +982,10 @@ class Reconciler:
             await self._point_service(ctx, canary["stableService"], stable_hash)
         if canary.get("canaryService"):
             target = new_hash
-            if stable_hash and (ctx.status.get("abort") or rsutil.available(ctx.new_rs) < 1):
+            aborted = bool(ctx.status.get("abort"))
+            if aborted and _dynamic_abort(ctx) and _current_weight(ctx) > 0:
+                aborted = False  # a dynamic-scale abort moves the Service once the traffic has left
+            if stable_hash and (aborted or rsutil.available(ctx.new_rs) < 1):
                 target = stable_hash  # never a Service without endpoints: wait for a canary pod
             await self._point_service(ctx, canary["canaryService"], target)
         if ctx.stable_rs is None and not stable_hash:
@@ -1028,7 +1028,10 @@ class Reconciler:
         if not paused and routed:
             for old in ctx.others:
                 await self._scale(ctx, old, 0)
-            if not ctx.status.get("abort"):
+            delayed_abort = ctx.status.get("abort") and not (
+                _dynamic_abort(ctx) and not defaults.abort_scale_down_delay_explicit(ctx.ro)
+            )
+            if not delayed_abort:  # an abort with a scale-down delay keeps the canary until its deadline
                 await self._scale(ctx, ctx.new_rs, canary_count)
             await self._scale(ctx, ctx.stable_rs, stable_count)
         elif not paused:
@@ -1043,9 +1046,16 @@ class Reconciler:
             route_weight = weight
             if weight and rsutil.available(ctx.new_rs) < canary_count:
                 route_weight = _current_weight(ctx)
+            if ctx.status.get("abort") and _dynamic_abort(ctx):
+                route_weight = _abort_weight(ctx)
+                if route_weight:
+                    ctx.wake_in(1)  # the weight steps down as stable pods become available
             await self._route(ctx, new_hash, stable_hash, route_weight)
         if ctx.status.get("abort"):
-            if routed:
+            dynamic_without_delay = _dynamic_abort(ctx) and not defaults.abort_scale_down_delay_explicit(
+                ctx.ro
+            )
+            if routed and not dynamic_without_delay:
                 await self._abort_scale_down(ctx, defaults.abort_scale_down_delay(ctx.ro))
             return
         reached = (
@@ -1487,6 +1497,7 @@ class Reconciler:
             if available_ok
             else "Rollout does not have minimum availability",
         )
+        before = conditions.get(status, conditions.COMPLETED) or {}
         self._set_condition(
             ctx,
             conditions.COMPLETED,
@@ -1494,6 +1505,10 @@ class Reconciler:
             conditions.ROLLOUT_COMPLETED,
             conditions.ROLLOUT_COMPLETED,
         )
+        if not completed and before.get("status") != "False":
+            revision = rsutil.revision_of(ctx.new_rs or {})
+            started = f"started update to revision {revision} ({status.get('currentPodHash')})"
+            ctx.event("Normal", "RolloutNotCompleted", f"Rollout not completed, {started}")
         paused = bool(ctx.spec.get("paused") or status.get("pauseConditions"))
         if paused:
             self._set_condition(
@@ -1613,6 +1628,22 @@ def _current_weight(ctx: Context) -> int:
     return int((weights.get("canary") or {}).get("weight") or 0)
 
 
+def _dynamic_abort(ctx: Context) -> bool:
+    canary = ctx.canary or {}
+    return bool(canary.get("dynamicStableScale")) and bool(canary.get("trafficRouting"))
+
+
+def _abort_weight(ctx: Context) -> int:
+    """The canary weight while a dynamicStableScale canary aborts (upstream's
+    calculateDesiredWeightOnAbortOrStableRollback): traffic leaves the canary only as fast as stable pods
+    become available to take it, and never comes back."""
+    replicas = ctx.replicas
+    if replicas <= 0 or ctx.stable_rs is None:
+        return 0
+    expected = max(0, 100 - (100 * rsutil.available(ctx.stable_rs)) // replicas)
+    return min(expected, _current_weight(ctx))
+
+
 def _routed_counts(ctx: Context, canary: Mapping[str, Any], weight: int) -> tuple[int, int]:
     """Replica counts with a traffic router: the canary gets ``ceil(weight% of replicas)`` (or what
     ``setCanaryScale`` says), the stable ReplicaSet stays whole unless ``dynamicStableScale``."""
@@ -1637,6 +1668,9 @@ def _routed_counts(ctx: Context, canary: Mapping[str, Any], weight: int) -> tupl
     stable_count = replicas
     if canary.get("dynamicStableScale") and not ctx.status.get("abort"):
         stable_count = max(replicas - math.ceil(replicas * weight / 100), 0)
+    if canary.get("dynamicStableScale") and ctx.status.get("abort"):
+        # The canary keeps the pods its remaining traffic needs; stable is made whole to take it back.
+        canary_count = math.ceil(replicas * _abort_weight(ctx) / 100)
     return min(canary_count, replicas), stable_count
 
 

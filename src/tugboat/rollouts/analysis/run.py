@@ -137,6 +137,8 @@ class RunReconciler:
         await self._write(run, original, status, events)
         if status.get("phase") in metrics.COMPLETED:
             return None
+        if metrics.is_terminating(spec, status, dry_run) and not terminating:
+            return 0.0  # a metric failed in this pass: the next one stops the others and ends the run
         if wake is None:
             return None
         return max((wake - now).total_seconds(), 0.0)

@@ -287,7 +287,8 @@ class JobProvider:
         except kube_errors.KubeError as exc:
             return base.mark_error(measurement, request, _api_message(exc))
         log.info("metric %r: job %s/%s terminated", request.metric_name, namespace, name)
-        done = base.finish(measurement, request, base.SUCCESSFUL)
+        # Cut short, a Job proves nothing either way: Inconclusive (upstream since argo-rollouts#4602).
+        done = base.finish(measurement, request, base.INCONCLUSIVE)
         done["message"] = base.TERMINATED_MESSAGE
         return done
 
