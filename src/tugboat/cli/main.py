@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,7 @@ import typer
 from rich.console import Console
 
 from tugboat import __version__
-from tugboat.cli import analysiscmd, appcmd, gitopscmd, rolloutcmd, rolloutsctlcmd
+from tugboat.cli import analysiscmd, appcmd, democmd, gitopscmd, rolloutcmd, rolloutsctlcmd, upcmd
 from tugboat.localcluster import server
 from tugboat.localcluster.controllers.base import SimulationOptions
 
@@ -32,6 +31,7 @@ app.command("rollouts-controller")(rolloutsctlcmd.rollouts_controller)
 app.add_typer(appcmd.app_cli, name="app")
 app.add_typer(rolloutcmd.rollout_cli, name="rollout")
 app.add_typer(analysiscmd.analysis_cli, name="analysis")
+app.command("demo")(democmd.demo)
 
 console = Console(stderr=True)
 
@@ -105,52 +105,7 @@ def cluster_serve(
     _run_cluster(options, "tugboat")
 
 
-@app.command("up")
-def up(
-    state_dir: StateDir = None,
-    port: Annotated[int, typer.Option(help="Local cluster port; 0 picks a free one.")] = 6443,
-    nodes: Annotated[int, typer.Option(help="Number of simulated nodes.")] = 3,
-    gitops: Annotated[bool, typer.Option(help="Run the GitOps controller.")] = True,
-    rollouts: Annotated[bool, typer.Option(help="Run the rollout controller.")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Start everything Tugboat has in the foreground: the local cluster and the controllers."""
-    _configure_logging(verbose)
-    state = state_dir or server.default_state_dir()
-    companions = []
-    if gitops:
-        companions.append(
-            [
-                sys.executable,
-                "-m",
-                "tugboat.cli.main",
-                "gitops-controller",
-                "--kubeconfig",
-                "{kubeconfig}",
-                "--state-dir",
-                str(state / "gitops"),
-                "--exit-with-parent",
-            ]
-        )
-    if rollouts:
-        companions.append(
-            [
-                sys.executable,
-                "-m",
-                "tugboat.cli.main",
-                "rollouts-controller",
-                "--kubeconfig",
-                "{kubeconfig}",
-                "--exit-with-parent",
-            ]
-        )
-    options = server.ServeOptions(
-        state_dir=state,
-        port=port,
-        simulation=SimulationOptions(nodes=nodes) if nodes > 0 else None,
-        companions=companions,
-    )
-    _run_cluster(options, "tugboat up:")
+app.command("up")(upcmd.up)
 
 
 @app.command("version")

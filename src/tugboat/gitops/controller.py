@@ -36,6 +36,7 @@ from tugboat.gitops import (
     projects,
     repos,
     repowatch,
+    revert,
     settings,
     sync,
     syncoptions,
@@ -140,6 +141,7 @@ class ApplicationController:
             client=client,
         )
         self.watcher = repowatch.LocalRepoWatcher(interval=self.options.repo_watch_interval)
+        self.reverter = revert.Reverter(client, self.env.repo_cache)
         self.refresh_queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
         self.operation_queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
         self._levels: dict[str, int] = {}
@@ -202,6 +204,7 @@ class ApplicationController:
         with contextlib.suppress(Exception):
             await self.watcher.stop()
         await self.cluster.stop()
+        await self.reverter.stop()
         for informer in (self.apps, self.projects, self.configmaps, self.secrets):
             with contextlib.suppress(Exception):
                 await informer.stop()
@@ -323,6 +326,7 @@ class ApplicationController:
         self._applied.pop(key, None)
         self._retry_at.pop(key, None)
         self._written.pop(key, None)
+        self.reverter.forget(key)
         for url in self._app_repos.pop(key, set()):
             self._repo_apps.get(url, set()).discard(key)
 
@@ -371,6 +375,14 @@ class ApplicationController:
             operation, condition, delay = self._auto_sync(app, compared)
             if condition is not None:
                 status["conditions"] = _merge_conditions(status.get("conditions") or [], [condition], app)
+            # Opt-in: a managed Rollout aborted by itself → revert the synced commit in Git (revert.py).
+            reverted = await self.reverter.on_refresh(app, compared, secrets=self.env.repo_secrets)
+            if reverted.conditions:
+                status["conditions"] = _merge_conditions(
+                    status.get("conditions") or [], reverted.conditions, app
+                )
+            if reverted.wrote:
+                self.request_refresh(key, LEVEL_HARD, delay=0.2)
         await self._write_status(app, status, remove_refresh=bool(annotation), operation=operation)
         interval = self.settings.reconciliation
         if interval <= 0:

@@ -5,7 +5,8 @@ processes, exactly as they run beside a real cluster, but started, restarted and
 cluster. The cluster knows nothing about them: a companion is an argument vector in which
 ``{kubeconfig}`` is replaced by the path of the kubeconfig the server wrote. A companion that exits is
 restarted with back-off; on shutdown each gets SIGTERM, then SIGKILL after a grace period, before the
-server itself stops.
+server itself stops. With a log directory each companion's output goes to ``<dir>/<name>.log``
+(appended across restarts), so the terminal of ``tugboat up`` stays readable.
 """
 
 from __future__ import annotations
@@ -14,22 +15,37 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Spec:
+    """What to run: a name (its log file's) and the argument vector."""
+
+    name: str
+    argv: list[str]
+
+
 class Companion:
     """One supervised child process."""
 
-    def __init__(self, argv: Sequence[str], *, name: str = "", grace: float = 10.0) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, name: str = "", grace: float = 10.0, log_dir: Path | None = None
+    ) -> None:
         if not argv:
             raise ValueError("a companion needs a command")
         self.argv = list(argv)
         self.name = name or Path(self.argv[0]).name
         self.grace = grace
+        self.log_path = log_dir / f"{self.name}.log" if log_dir is not None else None
+        self.restarts = 0
+        self._log: IO[bytes] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -44,8 +60,16 @@ class Companion:
         self._task = asyncio.create_task(self._supervise(argv), name=f"companion-{self.name}")
 
     async def _spawn(self, argv: list[str]) -> None:
+        if self.log_path is not None and self._log is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
         # stdin is a pipe that closes when this process dies, so a companion can notice an orphaning.
-        self._proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE)
+        self._proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=self._log,
+            stderr=asyncio.subprocess.STDOUT if self._log is not None else None,
+        )
 
     async def _supervise(self, argv: list[str]) -> None:
         delay = 1.0
@@ -54,7 +78,9 @@ class Companion:
             code = await self._proc.wait()
             if self._stopping:
                 return
-            log.error("%s exited (%s); restarting in %.0f s", self.name, code, delay)
+            where = f" (log: {self.log_path})" if self.log_path is not None else ""
+            log.error("%s exited (%s); restarting in %.0f s%s", self.name, code, delay, where)
+            self.restarts += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
             try:
@@ -67,13 +93,18 @@ class Companion:
         if self._task is not None:
             await cancel_and_wait([self._task])
         proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
         try:
-            await asyncio.wait_for(proc.wait(), self.grace)
-        except TimeoutError:
+            if proc is None or proc.returncode is not None:
+                return
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), self.grace)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None

@@ -69,7 +69,8 @@ class ServeOptions:
     simulation: SimulationOptions | None = field(default_factory=SimulationOptions)  # None: no simulation
     controllers: list[str] | None = None  # which simulated controllers run (None: all)
     # Programs to run beside the cluster once it serves (``{kubeconfig}`` in an argument is replaced).
-    companions: list[list[str]] = field(default_factory=list)
+    companions: list[companions_mod.Spec | list[str]] = field(default_factory=list)
+    companion_logs: Path | None = None  # a directory for their output (None: this terminal)
 
 
 @contextlib.contextmanager
@@ -338,8 +339,13 @@ async def serve(options: ServeOptions, *, on_ready: Callable[[str, Path], None] 
                         state_dir, url, ca_pem=pki.ca_pem if pki else None, token=admin_token
                     )
                     if server.started:
-                        for argv in options.companions:
-                            companion = companions_mod.Companion(argv)
+                        for spec in options.companions:
+                            if isinstance(spec, companions_mod.Spec):
+                                companion = companions_mod.Companion(
+                                    spec.argv, name=spec.name, log_dir=options.companion_logs
+                                )
+                            else:
+                                companion = companions_mod.Companion(spec, log_dir=options.companion_logs)
                             await companion.start(kubeconfig)
                             running.append(companion)
                     if server.started and on_ready is not None:
