@@ -81,7 +81,7 @@ def test_demo_repository_and_image_commits(tmp_path: Path) -> None:
     assert demoapps.image_of(tmp_path, "bluegreen") == demoapps.FIRST_IMAGE
     assert demoapps.version_of(demoapps.image_of(tmp_path, "canary")) == 2
     template = (demoapps.repo_path(tmp_path) / "canary" / "analysis.yaml").read_text()
-    assert "http://127.0.0.1:6443/version" in template
+    assert "http://127.0.0.1:6443/metrics/simulated/summary?namespace=demo-canary" in template
 
 
 def test_demo_without_a_running_system_says_how_to_start_one(tmp_path: Path) -> None:
@@ -116,8 +116,10 @@ def test_demo_observes_every_seed_step(sim_cluster: ClusterProcess, demo_state: 
     assert "RolloutAborted" in output  # the abort was narrated with the Rollout's message
     if strategy == "canary":
         assert "Analysis web-" in output and "Successful" in output
+        # N+2 is Ready but fails half its requests: its success-rate analysis is what aborts it.
+        assert "Step-based analysis phase error/failed" in output, output
     # Git still names the failing version: no one reverted it.
-    assert "crash-v" in demoapps.image_of(demo_state, strategy)
+    assert ("bad-v" if strategy == "canary" else "crash-v") in demoapps.image_of(demo_state, strategy)
 
 
 def test_demo_names_the_step_that_did_not_happen(sim_cluster: ClusterProcess, demo_state: Path) -> None:

@@ -7,10 +7,12 @@ Git and Kubernetes: a repository on disk served by ``file://`` URL, and Applicat
 automated sync, so nothing about the demo is special to the controllers.
 
 How the demo's versions behave comes from the simulated cluster (DESIGN.md §5): a tag ``vN`` is a good
-version; a tag containing ``crash`` crash-loops, never becomes Ready, and so runs into the Rollout's
-(short) progress deadline, which aborts the update (``progressDeadlineAbort``). The canary app's
-analysis step uses the Web provider against the local cluster's own ``/version`` (no Prometheus needed),
-so a good version passes its analysis; the failing version fails before the analysis is reached.
+version. The blue-green app's failing version has a tag containing ``crash``: it crash-loops, never
+becomes Ready, and so runs into the Rollout's (short) progress deadline, which aborts the update
+(``progressDeadlineAbort``). The canary app's failing version has a ``bad-`` tag: its pods are Ready but
+fail about half their requests, and the canary's analysis step - a Web metric over the local cluster's
+``/metrics/simulated/summary`` (the simulated traffic of the canary's pods, no Prometheus needed) - fails
+and aborts the update.
 """
 
 from __future__ import annotations
@@ -149,7 +151,12 @@ def canary_rollout(image: str) -> Obj:
             "steps": [
                 {"setWeight": 25},
                 {"pause": {"duration": "2s"}},
-                {"analysis": {"templates": [{"templateName": "api-check"}]}},
+                {
+                    "analysis": {
+                        "templates": [{"templateName": "success-rate"}],
+                        "args": [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}],
+                    }
+                },
                 {"setWeight": 75},
                 {"pause": {"duration": "1s"}},
             ],
@@ -158,23 +165,29 @@ def canary_rollout(image: str) -> Obj:
     return _rollout(strategy, replicas=4, image=image)
 
 
-def api_check_template(api_url: str) -> Obj:
-    """An AnalysisTemplate whose Web metric asks the cluster API for its version (passes when up)."""
+def success_rate_template(api_url: str) -> Obj:
+    """An AnalysisTemplate whose Web metric reads the success rate of the canary's pods from the local
+    cluster's simulated traffic (``/metrics/simulated/summary``): at least 90 % passes."""
+    query = f"namespace={namespace('canary')}&rollouts_pod_template_hash={{{{args.canary-hash}}}}"
+    url = f"{api_url.rstrip('/')}/metrics/simulated/summary?{query}"
     return {
         "apiVersion": rollouts_crds.ANALYSISTEMPLATE.api_version,
         "kind": "AnalysisTemplate",
-        "metadata": {"name": "api-check"},
+        "metadata": {"name": "success-rate"},
         "spec": {
+            "args": [{"name": "canary-hash"}],
             "metrics": [
                 {
-                    "name": "api-version",
+                    "name": "success-rate",
+                    "initialDelay": "3s",  # let the canary's pods serve some requests first
                     "count": 2,
-                    "interval": "1s",
-                    "successCondition": 'result == "1"',
+                    "interval": "2s",
+                    "successCondition": "result >= 0.9",
+                    "failureCondition": "result < 0.9",
                     "failureLimit": 0,
-                    "provider": {"web": {"url": f"{api_url.rstrip('/')}/version", "jsonPath": "{$.major}"}},
+                    "provider": {"web": {"url": url, "jsonPath": "{$.successRate}"}},
                 }
-            ]
+            ],
         },
     }
 
@@ -195,7 +208,7 @@ def files(*, api_url: str, image: str = FIRST_IMAGE) -> dict[str, str]:
         f"{CANARY}/services.yaml": _dump(
             _service(f"{ROLLOUT_NAME}-stable"), _service(f"{ROLLOUT_NAME}-canary")
         ),
-        f"{CANARY}/analysis.yaml": _dump(api_check_template(api_url)),
+        f"{CANARY}/analysis.yaml": _dump(success_rate_template(api_url)),
     }
 
 
@@ -226,12 +239,13 @@ _README = """# Tugboat demo applications
 Two apps, each deployed by an Application in the `argocd` namespace with automated sync:
 
 - `bluegreen/`: a blue-green Rollout with an active and a preview Service.
-- `canary/`: a canary Rollout (25 % → pause → Web analysis → 75 %) with stable and canary Services.
+- `canary/`: a canary Rollout (25 % → pause → success-rate analysis → 75 %) with stable and canary Services.
 
 Change an image in `*/rollout.yaml`, commit, and watch the rollout:
 `tugboat app get demo-bluegreen`, `tugboat rollout get web -n demo-bluegreen`.
-An image tag containing `crash` never becomes Ready: the rollout aborts at its progress deadline and
-traffic stays on the previous version. `tugboat demo` runs both processes for you.
+An image tag containing `crash` never becomes Ready: the rollout aborts at its progress deadline. A tag
+starting with `bad-` is Ready but fails half its requests: the canary's analysis fails and aborts it.
+Either way traffic stays on the previous version. `tugboat demo` runs both processes for you.
 """
 
 
@@ -324,8 +338,11 @@ def good_image(version: int) -> str:
     return f"{IMAGE_REPOSITORY}:v{version}"
 
 
-def failing_image(version: int) -> str:
-    """An image whose pods crash-loop on the simulated cluster, so the rollout aborts at its deadline."""
+def failing_image(version: int, strategy: str = BLUEGREEN) -> str:
+    """A version that fails on the simulated cluster: for blue-green its pods crash-loop (the rollout
+    aborts at its progress deadline); for the canary they fail half their requests (its analysis fails)."""
+    if strategy in (CANARY, app_name(CANARY)):
+        return f"{IMAGE_REPOSITORY}:bad-v{version}"
     return f"{IMAGE_REPOSITORY}:crash-v{version}"
 
 

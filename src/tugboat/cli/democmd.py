@@ -215,7 +215,7 @@ class Step:
 def _commit(*, failing: bool) -> Act:
     def act(obs: Observation, run: DemoRun) -> str:
         version = demoapps.version_of(demoapps.image_of(run.state_dir, run.strategy)) + 1
-        image = demoapps.failing_image(version) if failing else demoapps.good_image(version)
+        image = demoapps.failing_image(version, run.strategy) if failing else demoapps.good_image(version)
         message = f"demo: {run.strategy} to {image}" + (" (failing)" if failing else "")
         run.marks.update(
             before=obs.stable,

@@ -21,7 +21,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tugboat.localcluster import discovery, errors, eventsconv, metadata, podlogs, protobuf, tables
+from tugboat.localcluster import (
+    discovery,
+    errors,
+    eventsconv,
+    metadata,
+    metricsummary,
+    podlogs,
+    protobuf,
+    tables,
+)
 from tugboat.localcluster.auth import Authenticator
 from tugboat.localcluster.objects import APPLY_PATCH, ObjectAPI, Result, WriteOptions
 from tugboat.localcluster.openapi import OpenAPI
@@ -129,6 +138,7 @@ class APIServerApp:
             Route("/openapi/v3/{path:path}", self.openapi_document),
             Route("/openapi/v2", self.not_found),
             Route("/metrics/{name}", self.metrics),
+            Route("/metrics/{name}/summary", self.metrics_summary),
             Route("/api", self.core_discovery),
             Route("/apis", self.group_discovery),
         ]
@@ -150,6 +160,15 @@ class APIServerApp:
         if text is None:
             return await self.not_found(request)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def metrics_summary(self, request: Request) -> Response:
+        """Request totals of an exporter's series matching the query's labels, as JSON: what an analysis
+        with the Web provider can judge without a Prometheus (``successRate`` of a canary's pods)."""
+        provider = self.metric_providers.get(request.path_params["name"])
+        text = await provider() if provider is not None else None
+        if text is None:
+            return await self.not_found(request)
+        return json_response(metricsummary.summarize(text, dict(request.query_params)))
 
     async def not_found(self, request: Request) -> Response:
         return error_response(
