@@ -54,7 +54,7 @@ def controller_specs(state: Path, *, gitops: bool, rollouts: bool, kubeconfig: s
 def _print_status(title: str, lines: list[tuple[str, str]]) -> None:
     console.print(f"[bold green]{title}[/]")
     for key, value in lines:
-        console.print(f"  {key + ':':<20}{value}")
+        console.print(f"  {key + ':':<22}{value}")
 
 
 def _bootstrap_demo(state: Path, kubeconfig: Path) -> None:
@@ -94,6 +94,9 @@ def up(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        for noisy in ("httpx2", "httpx", "httpcore"):  # one line per request otherwise
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     state = state_dir or server.default_state_dir()
     logs = state / "logs"
     if kubeconfig is not None:
