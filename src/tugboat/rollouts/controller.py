@@ -9,17 +9,13 @@ ends, a scale-down deadline, the progress deadline).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
-from tugboat.kube import events, informers, kinds, workqueue
+from tugboat.kube import controllerloop, events, informers, kinds, workqueue
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import crds, reconciler
 from tugboat.rollouts import replicasets as rsutil
-from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +63,15 @@ class RolloutController:
         self.recorder = events.EventRecorder(client, component=COMPONENT)
         self.reconciler = reconciler.Reconciler(client, record=self._record)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
-        self.ready = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
+        self.loop = controllerloop.Loop(
+            name="rollout",
+            watched=self._informers(),
+            queue=self.queue,
+            handler=self._reconcile,
+            workers=self.workers,
+            recorder=self.recorder,
+        )
+        self.ready = self.loop.ready
 
     def _record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
         self.recorder.event(obj, kind, reason, message)
@@ -82,32 +85,10 @@ class RolloutController:
         self.deployments.add_handler(self._deployment_changed)
         self.analysisruns.add_handler(self._analysisrun_changed)
         self.experiments.add_handler(self._analysisrun_changed)  # same rule: a phase change matters
-        watched = self._informers()
-        for informer in watched:
-            informer.start()
-        await asyncio.gather(*(i.wait_synced() for i in watched))
-        self.recorder.start()
-        worker = asyncio.create_task(
-            workqueue.run_workers_and_shutdown(
-                self.queue, self._reconcile, workers=self.workers, name="rollout"
-            )
-        )
-        self._tasks = [worker]
-        self.ready.set()
-        log.info("rollouts controller: watching Rollouts in all namespaces")
-        try:
-            await worker
-        finally:
-            await self.stop()
+        await self.loop.run("rollouts controller: watching Rollouts in all namespaces")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        await cancel_and_wait(self._tasks)
-        with contextlib.suppress(Exception):
-            await self.recorder.stop()
-        for informer in self._informers():
-            with contextlib.suppress(Exception):
-                await informer.stop()
+        await self.loop.stop()
 
     def _informers(self) -> tuple[informers.Informer, ...]:
         return (

@@ -10,17 +10,14 @@ only reads caches; what it owns is found through an owner-uid index.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from tugboat.kube import events, informers, kinds, workqueue
+from tugboat.kube import controllerloop, events, informers, kinds, workqueue
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import crds, experiments
 from tugboat.rollouts import replicasets as rsutil
-from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +63,15 @@ class ExperimentController:
         self.recorder = events.EventRecorder(client, component=COMPONENT)
         self.reconciler = experiments.ExperimentReconciler(client, record=self._record)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
-        self.ready = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
+        self.loop = controllerloop.Loop(
+            name="experiment",
+            watched=self._informers(),
+            queue=self.queue,
+            handler=self._reconcile,
+            workers=self.workers,
+            recorder=self.recorder,
+        )
+        self.ready = self.loop.ready
 
     def _record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
         self.recorder.event(obj, kind, reason, message)
@@ -82,34 +86,10 @@ class ExperimentController:
         self.replicasets.add_handler(self._replicaset_changed)
         self.services.add_handler(self._service_changed)
         self.analysisruns.add_handler(self._analysisrun_changed)
-        watched = self._informers()
-        for informer in watched:
-            informer.start()
-        await asyncio.gather(*(i.wait_synced() for i in watched))
-        self.recorder.start()
-        worker = asyncio.create_task(
-            workqueue.run_workers_and_shutdown(
-                self.queue, self._reconcile, workers=self.workers, name="experiment"
-            )
-        )
-        self._tasks = [worker]
-        self.ready.set()
-        log.info("experiment controller: watching Experiments in all namespaces")
-        try:
-            await worker
-        finally:
-            await self.stop()
+        await self.loop.run("experiment controller: watching Experiments in all namespaces")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        await cancel_and_wait(self._tasks)
-        with contextlib.suppress(Exception):
-            await self.recorder.stop()
-        for informer in self._informers():
-            with contextlib.suppress(Exception):
-                await informer.stop()
-
-    # ------------------------------------------------------------------------------------ events
+        await self.loop.stop()
 
     def _experiment_changed(self, old: Obj | None, new: Obj | None) -> None:
         if new is None:

@@ -9,18 +9,15 @@ the provider's next ``resumeAt``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tugboat.kube import events, informers, kinds, workqueue
+from tugboat.kube import controllerloop, events, informers, kinds, workqueue
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import crds
 from tugboat.rollouts.analysis import run as runmod
-from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +37,16 @@ class AnalysisRunController:
         self.recorder = events.EventRecorder(client, component=COMPONENT)
         self.reconciler = runmod.RunReconciler(client, record=self._record)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
-        self.ready = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
+        self.loop = controllerloop.Loop(
+            name="analysis",
+            watched=[self.runs, self.jobs],
+            queue=self.queue,
+            handler=self._reconcile,
+            workers=self.workers,
+            recorder=self.recorder,
+            on_stop=[self.reconciler.close],
+        )
+        self.ready = self.loop.ready
 
     def _record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
         self.recorder.event(obj, kind, reason, message)
@@ -51,33 +56,10 @@ class AnalysisRunController:
             await crds.install(self.client)
         self.runs.add_handler(self._run_changed)
         self.jobs.add_handler(self._job_changed)
-        for informer in (self.runs, self.jobs):
-            informer.start()
-        await asyncio.gather(self.runs.wait_synced(), self.jobs.wait_synced())
-        self.recorder.start()
-        worker = asyncio.create_task(
-            workqueue.run_workers_and_shutdown(
-                self.queue, self._reconcile, workers=self.workers, name="analysis"
-            )
-        )
-        self._tasks = [worker]
-        self.ready.set()
-        log.info("analysis controller: watching AnalysisRuns in all namespaces")
-        try:
-            await worker
-        finally:
-            await self.stop()
+        await self.loop.run("analysis controller: watching AnalysisRuns in all namespaces")
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        await cancel_and_wait(self._tasks)
-        with contextlib.suppress(Exception):
-            await self.recorder.stop()
-        with contextlib.suppress(Exception):
-            await self.reconciler.close()
-        for informer in (self.runs, self.jobs):
-            with contextlib.suppress(Exception):
-                await informer.stop()
+        await self.loop.stop()
 
     def _run_changed(self, old: Obj | None, new: Obj | None) -> None:
         if new is None:
