@@ -15,7 +15,7 @@ import typer
 from tugboat.cli import controllerproc
 from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client
-from tugboat.rollouts import controller, experimentcontroller
+from tugboat.rollouts import controller, crds, experimentcontroller
 from tugboat.rollouts.analysis import controller as analysis_controller
 
 FIELD_MANAGER = "rollouts-controller"
@@ -30,26 +30,18 @@ async def _run_all(
     analysis_threads: int,
     experiment_threads: int = 10,
 ) -> None:
-    """The chosen controllers side by side in one process; the first to end ends them all."""
+    """The chosen controllers side by side in one process; the first to end ends them all. The CRDs are
+    installed (or upgraded) once, before any controller starts watching them."""
+    await crds.install(client)
     runs = []
     if "rollouts" in names:
-        runs.append(controller.RolloutController(client, workers=rollout_threads).run())
+        runs.append(controller.RolloutController(client, workers=rollout_threads, install_crds=False).run())
     if "analysis" in names:
-        # The rollout controller installs the CRDs; alone, the analysis controller does.
-        install = "rollouts" not in names
-        runs.append(
-            analysis_controller.AnalysisRunController(
-                client, workers=analysis_threads, install_crds=install
-            ).run()
-        )
+        analysis = analysis_controller.AnalysisRunController(client, workers=analysis_threads)
+        runs.append(analysis.run())
     if "experiments" in names:
-        # Without the rollout and the analysis controllers, the experiment controller installs the CRDs.
-        install = not names & {"rollouts", "analysis"}
-        runs.append(
-            experimentcontroller.ExperimentController(
-                client, workers=experiment_threads, install_crds=install
-            ).run()
-        )
+        experiments = experimentcontroller.ExperimentController(client, workers=experiment_threads)
+        runs.append(experiments.run())
     tasks = [asyncio.ensure_future(r) for r in runs]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
