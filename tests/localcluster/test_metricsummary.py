@@ -29,8 +29,6 @@ def test_summary_over_everything_and_nothing() -> None:
 
 def test_escaped_label_values_and_garbage_lines() -> None:
     text = (
-        'x_requests_total{code="200",note="a \\"b\\""} 3\n'
-        "not a sample\n"
-        'x_requests_total{code="200"} NaNx\n'
+        'x_requests_total{code="200",note="a \\"b\\""} 3\nnot a sample\nx_requests_total{code="200"} NaNx\n'
     )
     assert metricsummary.summarize(text, {"note": 'a "b"'})["requests"] == 3.0
