@@ -29,8 +29,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -159,29 +157,7 @@ def application(index: int, *, repo_url: str, namespace: str) -> Obj:
 # ------------------------------------------------------------------------------------ processes
 
 
-@dataclasses.dataclass
-class Controller:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def problems(self) -> list[str]:
-        """Log lines at WARNING or above, and the exception line of each traceback."""
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        found = [line for line in lines if re.search(r" (WARNING|ERROR|CRITICAL) ", line)]
-        for i, line in enumerate(lines):
-            if line.startswith("Traceback"):
-                raised = next((text for text in lines[i + 1 :] if text and not text[0].isspace()), "")
-                found.append(f"Traceback: {raised}")
-        return found
+Controller = benchsupport.ControllerProcess
 
 
 def start_controller(cluster: ClusterProcess, state_dir: Path, extra: Iterable[str]) -> Controller:

@@ -31,10 +31,7 @@ import contextlib
 import dataclasses
 import functools
 import os
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -104,52 +101,19 @@ def image_patch(image: str) -> Obj:
 # ------------------------------------------------------------------------------------ processes
 
 
-@dataclasses.dataclass
-class Controller:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def problems(self) -> list[str]:
-        """Log lines at WARNING or above, and the exception line of each traceback."""
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        found = [line for line in lines if re.search(r" (WARNING|ERROR|CRITICAL) ", line)]
-        for i, line in enumerate(lines):
-            if line.startswith("Traceback"):
-                raised = next((text for text in lines[i + 1 :] if text and not text[0].isspace()), "")
-                found.append(f"Traceback: {raised}")
-        return found
+Controller = benchsupport.ControllerProcess
 
 
 def start_controller(cluster: ClusterProcess, state_dir: Path, extra: Sequence[str]) -> Controller:
     """``tugboat rollouts-controller`` against ``cluster``, returned once its informers are synced."""
     state_dir.mkdir(parents=True)
-    log_path = state_dir / "controller.log"
     args = [
         sys.executable,
         *("-m", "tugboat.cli.main", "rollouts-controller"),
         *("--kubeconfig", str(cluster.kubeconfig)),
         *extra,
     ]
-    with log_path.open("ab") as log:
-        controller = Controller(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT), log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if controller.proc.poll() is not None:
-            raise RuntimeError(f"the controller exited:\n{log_path.read_text()}")
-        if READY_LINE in log_path.read_text(errors="replace"):
-            return controller
-        time.sleep(0.1)
-    controller.stop()
-    raise RuntimeError(f"the controller did not start:\n{log_path.read_text()}")
+    return benchsupport.start_controller(args, log_path=state_dir / "controller.log", ready_line=READY_LINE)
 
 
 # ------------------------------------------------------------------------------------ observing
