@@ -32,3 +32,9 @@ def test_escaped_label_values_and_garbage_lines() -> None:
         'x_requests_total{code="200",note="a \\"b\\""} 3\nnot a sample\nx_requests_total{code="200"} NaNx\n'
     )
     assert metricsummary.summarize(text, {"note": 'a "b"'})["requests"] == 3.0
+
+
+def test_escapes_are_undone_left_to_right() -> None:
+    text = 'x_requests_total{code="200",path="a\\\\nb"} 2\nx_requests_total{code="200",path="a\\nb"} 5\n'
+    assert metricsummary.summarize(text, {"path": "a\\nb"})["requests"] == 2.0  # an escaped backslash, then n
+    assert metricsummary.summarize(text, {"path": "a\nb"})["requests"] == 5.0  # a newline

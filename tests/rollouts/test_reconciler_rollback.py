@@ -105,6 +105,7 @@ async def test_blue_green_return_within_scale_down_delay_is_a_fast_rollback(h: H
     status = await h.status()
     assert await h.selector("active") == rev1
     assert status["stableRS"] == rev1 and "pauseConditions" not in status
+    await h.step(at(21))  # stable again: its old deadline has served
     assert rsutil.deadline_of(await h.rs(rev1)) is None
     completed = [m for _, r, m in h.events if r == "RolloutCompleted"]
     assert completed[-1].endswith(": Fast rollback")
@@ -167,3 +168,26 @@ async def test_revision_limit_zero_scales_down_at_once(h: Harness) -> None:
     await h.set_image("demo:2")
     await h.converge(at(10))
     assert (await h.replicas())[rev1] == 0
+
+
+async def test_blue_green_fast_rollback_survives_a_reconcile_that_cannot_promote(h: Harness) -> None:
+    await h.create(
+        blue_green_spec(autoPromotionEnabled=False, scaleDownDelaySeconds=60), services=("active", "preview")
+    )
+    await h.converge(at(0))
+    rev1 = str((await h.status())["stableRS"])
+    await h.set_image("demo:2")
+    await h.converge(at(10))
+    await h.request({"pauseConditions": None})
+    await h.converge(at(11))
+    # Back to rev1 while the Rollout is paused: nothing is promoted, and rev1 stays a fast rollback.
+    await h.patch_spec({"paused": True, "template": blue_green_spec()["template"]})
+    await h.step(at(20))
+    await h.step(at(21))
+    assert (await h.status())["stableRS"] != rev1
+    assert rsutil.deadline_of(await h.rs(rev1)) is not None
+    await h.patch_spec({"paused": False})
+    await h.step(at(22))
+    status = await h.status()
+    assert status["stableRS"] == rev1 and "pauseConditions" not in status
+    assert await h.selector("active") == rev1

@@ -356,11 +356,12 @@ def _identity(author: tuple[str, str]) -> dict[str, str]:
 
 async def _base(run: Any, plan: Plan) -> tuple[str, int]:
     """``(commit whose tree the revert restores, number of commits reverted)``."""
-    if plan.previous and plan.previous != plan.sha:
+    previous = plan.previous if re.fullmatch(r"[0-9a-f]{40,64}", plan.previous or "") else ""
+    if previous and previous != plan.sha:  # history is writable status: only a commit id is used
         with contextlib.suppress(GitOpsError):
-            await run("merge-base", "--is-ancestor", plan.previous, plan.sha)
-            count = int(await run("rev-list", "--count", f"{plan.previous}..{plan.sha}"))
-            return plan.previous, count
+            await run("merge-base", "--is-ancestor", "--end-of-options", previous, plan.sha)
+            count = int(await run("rev-list", "--count", "--end-of-options", f"{previous}..{plan.sha}"))
+            return previous, count
     parents = (await run("rev-list", "--parents", "-n", "1", plan.sha)).split()[1:]
     if not parents:
         raise RevertError(f"Git not reverted: {plan.sha[:7]} is the repository's first commit")

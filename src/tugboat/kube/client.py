@@ -40,7 +40,8 @@ def _lean_pool(http: httpx.AsyncClient) -> http1.Pool | None:
     if url.scheme != "http" or http.auth is not None or not url.host:
         return None
     timeout = http.timeout.read or 30.0
-    origin = f"http://{url.host}:{url.port or 80}"
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    origin = f"http://{host}:{url.port or 80}"
     skip = {
         "accept",
         "accept-encoding",

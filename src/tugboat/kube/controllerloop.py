@@ -47,17 +47,19 @@ class Loop:
 
     async def run(self, announce: str) -> None:
         """Serve until :meth:`stop` (or cancellation); ``announce`` is logged once everything is listed."""
-        for informer in self.watched:
-            informer.start()
-        await asyncio.gather(*(i.wait_synced() for i in self.watched))
-        if self.recorder is not None:
-            self.recorder.start()
-        self._worker = asyncio.create_task(
-            workqueue.run_workers_and_shutdown(self.queue, self.handler, workers=self.workers, name=self.name)
-        )
-        self.ready.set()
-        log.info("%s", announce)
-        try:
+        try:  # from the first informer on: a cancelled start stops what it started
+            for informer in self.watched:
+                informer.start()
+            await asyncio.gather(*(i.wait_synced() for i in self.watched))
+            if self.recorder is not None:
+                self.recorder.start()
+            self._worker = asyncio.create_task(
+                workqueue.run_workers_and_shutdown(
+                    self.queue, self.handler, workers=self.workers, name=self.name
+                )
+            )
+            self.ready.set()
+            log.info("%s", announce)
             await self._worker
         finally:
             await self.stop()

@@ -44,5 +44,10 @@ def summarize(text: str, wanted: Mapping[str, str]) -> dict[str, Any]:
     return {"requests": round(requests, 3), "errors": round(errors, 3), "successRate": rate, "series": series}
 
 
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPED = {"n": "\n", '"': '"', "\\": "\\"}
+
+
 def _unescape(value: str) -> str:
-    return value.replace(r"\"", '"').replace(r"\n", "\n").replace("\\\\", "\\")
+    """Prometheus label escapes (``\\\\``, ``\\"``, ``\\n``) undone in one pass, left to right."""
+    return _ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(0)), value)

@@ -85,13 +85,7 @@ def _status(ex: Mapping[str, Any]) -> Mapping[str, Any]:
     return ex.get("status") or {}
 
 
-def _parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+_parse_time = rsutil.parse_time
 
 
 def template_replicas(template: Mapping[str, Any]) -> int:

@@ -49,13 +49,7 @@ BLUEGREEN_PAUSE = "BlueGreenPause"
 EventFunc = Callable[[Obj, str, str, str], None]
 
 
-def _parse(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+_parse = rsutil.parse_time
 
 
 @dataclass
@@ -305,7 +299,7 @@ class Reconciler:
         """Canary/preview metadata on the new version, stable/active on the stable one, none elsewhere:
         into each ReplicaSet's pod template first (new pods get it), then onto its running pods."""
         if ctx.new_rs is None or not (
-            ephemeral.configured(ctx.ro) or any(map(ephemeral.injected, ctx.others))
+            ephemeral.configured(ctx.ro) or any(map(ephemeral.injected, ctx.replicasets))
         ):
             return
         new_meta, stable_meta = ephemeral.roles(ctx.ro)
@@ -474,6 +468,8 @@ class Reconciler:
         whose delay is meant for it)."""
         if ctx.new_rs is None or ctx.status.get("abort") or rsutil.deadline_of(ctx.new_rs) is None:
             return
+        if ctx.within_delay:
+            return  # it marks this update as a fast rollback until the ReplicaSet is stable again
         patch = {"metadata": {"annotations": {rsutil.SCALE_DOWN_DEADLINE: None}}}
         updated = await self.client.patch(
             kinds.REPLICASET, ctx.new_rs["metadata"]["name"], patch, namespace=ctx.namespace
@@ -826,7 +822,7 @@ class Reconciler:
         ):
             await stepexperiments.delete(self.client, experiment)
         canary_status = ctx.status.get("canary")
-        if keep is not None:
+        if keep is not None and stepexperiments.phase_of(keep) != "Inconclusive":
             ctx.status.setdefault("canary", {})["currentExperiment"] = keep["metadata"]["name"]
         elif isinstance(canary_status, dict):
             canary_status.pop("currentExperiment", None)

@@ -134,14 +134,19 @@ def build(ro: Mapping[str, Any], template: Mapping[str, Any], pod_hash: str, rev
     }
 
 
-def deadline_of(rs: Mapping[str, Any]) -> datetime | None:
-    raw = ((rs.get("metadata") or {}).get("annotations") or {}).get(SCALE_DOWN_DEADLINE)
-    if not raw:
+def parse_time(text: Any) -> datetime | None:
+    """An RFC 3339 time (``Z`` or an offset; none means UTC), or None when absent or malformed."""
+    if not text:
         return None
     try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def deadline_of(rs: Mapping[str, Any]) -> datetime | None:
+    return parse_time(((rs.get("metadata") or {}).get("annotations") or {}).get(SCALE_DOWN_DEADLINE))
 
 
 def stamp(moment: datetime) -> str:

@@ -149,6 +149,8 @@ class Pool:
 
     async def _connection(self, *, fresh: bool) -> tuple[_Connection, bool]:
         now = time.monotonic()
+        while self._idle and now - self._idle[0].idle_since >= IDLE_SECONDS:
+            self._idle.popleft().close()  # the oldest first: none lingers half-closed after a burst
         while self._idle and not fresh:
             conn = self._idle.pop()
             if now - conn.idle_since < IDLE_SECONDS and not conn.reader.at_eof():

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tugboat.rollouts import defaults
+from tugboat.rollouts import replicasets as rsutil
 from tugboat.rollouts.analysis import templates
 
 Obj = dict[str, Any]
@@ -154,13 +155,7 @@ def last_measurement(result: Mapping[str, Any] | None) -> Obj | None:
     return dict(measurements[-1]) if measurements else None
 
 
-def parse_time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+parse_time = rsutil.parse_time
 
 
 def is_terminating(spec: Mapping[str, Any], status: Mapping[str, Any], dry_run: Mapping[str, Any]) -> bool:

@@ -163,7 +163,12 @@ class RunReconciler:
             data = secret.get("data") or {}
             if key not in data:
                 raise LookupError(f"key '{key}' does not exist in secret '{name}'")
-            out[str(arg.get("name"))] = base64.b64decode(data[key]).decode("utf-8", "replace")
+            try:
+                out[str(arg.get("name"))] = base64.b64decode(data[key], validate=True).decode(
+                    "utf-8", "replace"
+                )
+            except ValueError as exc:  # binascii.Error is a ValueError
+                raise LookupError(f"key '{key}' of secret '{name}' is not base64") from exc
         return out
 
     async def _measure(

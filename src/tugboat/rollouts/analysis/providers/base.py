@@ -218,7 +218,7 @@ def evaluated(measurement: Measurement, request: MeasureRequest, result: Any, va
     """
     measured = dict(measurement)
     if value:
-        measured["value"] = value
+        measured["value"] = redact(value, request)  # an endpoint may echo a secret it was sent
     try:
         phase = request.evaluate(result)
     except Exception as exc:  # the evaluator's contract: any exception is an evaluation error

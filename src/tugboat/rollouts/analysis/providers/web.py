@@ -176,10 +176,16 @@ class WebProvider:
 
 
 def _lean_fits(config: _Config) -> bool:
+    """Whether the lean pool sends exactly what httpx would: plain http, a GET (a redirect is then
+    safely re-sent through httpx), no auth flow or credentials in the URL, nothing to percent-encode."""
     return (
         config.url.startswith("http://")
+        and config.method == "GET"
         and config.auth.oauth2 is None
         and config.auth.basic is None
+        and "@" not in config.url.split("/", 3)[2]
+        and config.url.isascii()
+        and " " not in config.url
         and not any(k.lower() == "host" for k, _ in config.headers)
     )
 
