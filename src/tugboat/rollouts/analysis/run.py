@@ -1,7 +1,9 @@
 """One reconcile of one AnalysisRun: take the measurements that are due, assess, write status once.
 
 Argo Rollouts' analysis controller, in the shape of research/rollouts.md §1.5: the run's metrics (args
-substituted; Secret-backed args read now and never stored), the measurements each one needs now - a
+substituted; Secret-backed args read now, kept out of the run's status and redacted from messages and
+values - though a Job metric's spec that uses one carries it into the Job, as upstream), the
+measurements each one needs now - a
 first one after ``initialDelay``, the next one ``interval`` after the last, an errored one again after
 10 s, an in-flight one (a Job) resumed or, once the run is terminating, terminated - taken concurrently
 through the metric providers, then every metric's phase and the run's phase, message and summaries, the
