@@ -44,10 +44,10 @@ def controller_specs(state: Path, *, gitops: bool, rollouts: bool, kubeconfig: s
             "--state-dir",
             str(state / "gitops"),
         ]
-        specs.append(companions.Spec("gitops-controller", [*argv, "--exit-with-parent"]))
+        specs.append(companions.Spec("gitops-controller", (*argv, "--exit-with-parent")))
     if rollouts:
         argv = [*python, "rollouts-controller", "--kubeconfig", kubeconfig]
-        specs.append(companions.Spec("rollouts-controller", [*argv, "--exit-with-parent"]))
+        specs.append(companions.Spec("rollouts-controller", (*argv, "--exit-with-parent")))
     return specs
 
 

@@ -6,7 +6,8 @@ cluster. The cluster knows nothing about them: a companion is an argument vector
 ``{kubeconfig}`` is replaced by the path of the kubeconfig the server wrote. A companion that exits is
 restarted with back-off; on shutdown each gets SIGTERM, then SIGKILL after a grace period, before the
 server itself stops. With a log directory each companion's output goes to ``<dir>/<name>.log``
-(appended across restarts), so the terminal of ``tugboat up`` stays readable.
+(appended across its restarts; the previous start's log becomes ``<name>.log.1``), so the terminal of
+``tugboat up`` stays readable.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Spec:
     """What to run: a name (its log file's) and the argument vector."""
 
     name: str
-    argv: list[str]
+    argv: tuple[str, ...]
 
 
 class Companion:
@@ -62,6 +63,9 @@ class Companion:
     async def _spawn(self, argv: list[str]) -> None:
         if self.log_path is not None and self._log is None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            if self.restarts == 0 and self.log_path.exists():
+                # Each start begins a fresh log; the previous one is kept as <name>.log.1.
+                self.log_path.replace(self.log_path.with_name(self.log_path.name + ".1"))
             self._log = self.log_path.open("ab")
         # stdin is a pipe that closes when this process dies, so a companion can notice an orphaning.
         self._proc = await asyncio.create_subprocess_exec(

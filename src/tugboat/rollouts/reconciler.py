@@ -162,7 +162,7 @@ class Reconciler:
             problem = self._check_services(ctx)
         if problem is not None:
             self._set_condition(ctx, conditions.INVALID_SPEC, "True", conditions.INVALID_SPEC, problem)
-            await self._write_status(ctx, ro)
+            await self._finish(ctx, ro)
             return 20.0
         ctx.status["conditions"] = conditions.remove(
             ctx.status.get("conditions") or [], conditions.INVALID_SPEC
@@ -180,7 +180,7 @@ class Reconciler:
             # A run that cannot be made (a missing template, an unresolved arg) stops the update.
             message = f'The Rollout "{ctx.name}" is invalid: {exc}'
             self._set_condition(ctx, conditions.INVALID_SPEC, "True", conditions.INVALID_SPEC, message)
-            await self._write_status(ctx, ro)
+            await self._finish(ctx, ro)
             return 20.0
         try:
             if ctx.blue_green is not None:
@@ -191,18 +191,22 @@ class Reconciler:
             # A router that cannot work (its Ingress or route is missing): reported like an invalid spec.
             message = f'The Rollout "{ctx.name}" is invalid: {exc}'
             self._set_condition(ctx, conditions.INVALID_SPEC, "True", conditions.INVALID_SPEC, message)
-            await self._write_status(ctx, ro)
+            await self._finish(ctx, ro)
             return 20.0
         self._progress_deadline(ctx)
         await self._ephemeral_metadata(ctx)
         await self._scale_down_old(ctx)
         await self._restart(ctx)
         await self._scale_down_workload(ctx)
-        await self._write_status(ctx, ro)
-        for kind, reason, message in ctx.events:
-            if self.record is not None:
-                self.record(ro, kind, reason, message)
+        await self._finish(ctx, ro)
         return ctx.requeue
+
+    async def _finish(self, ctx: Context, ro: Obj) -> None:
+        """The one status write, then the events of this reconcile (an invalid spec's too)."""
+        await self._write_status(ctx, ro)
+        if self.record is not None:
+            for kind, reason, message in ctx.events:
+                self.record(ro, kind, reason, message)
 
     # ------------------------------------------------------------------------------------ workloadRef
 
