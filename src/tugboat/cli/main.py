@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from tugboat import __version__
-from tugboat.cli import analysiscmd, appcmd, democmd, gitopscmd, rolloutcmd, rolloutsctlcmd, upcmd
+from tugboat.cli import analysiscmd, appcmd, democmd, gitopscmd, rolloutcmd, rolloutsctlcmd, servercmd, upcmd
 from tugboat.localcluster import server
 from tugboat.localcluster.controllers.base import SimulationOptions
 
@@ -32,6 +32,7 @@ app.add_typer(appcmd.app_cli, name="app")
 app.add_typer(rolloutcmd.rollout_cli, name="rollout")
 app.add_typer(analysiscmd.analysis_cli, name="analysis")
 app.command("demo")(democmd.demo)
+servercmd.register(app)
 
 console = Console(stderr=True)
 

@@ -1,22 +1,28 @@
 """``tugboat rollouts-controller``: run the rollout controller against a cluster.
 
 Like the GitOps controller it only talks to the Kubernetes API, so it runs beside the embedded local
-cluster (``tugboat up`` starts it) or against any real cluster (``--kubeconfig``).
+cluster (``tugboat up`` starts it) or against any real cluster (``--kubeconfig``). With ``--metrics-port``
+it also serves Prometheus metrics (Argo Rollouts' names, read from the controllers' caches at scrape time)
+on ``/metrics`` and a liveness check on ``/healthz``; off by default (Argo Rollouts uses port 8090).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import prometheus_client
 import typer
 
 from tugboat.cli import controllerproc
 from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client
-from tugboat.rollouts import controller, crds, experimentcontroller
+from tugboat.rollouts import controller, crds, experimentcontroller, metrics
 from tugboat.rollouts.analysis import controller as analysis_controller
+from tugboat.util import metricsserve
 
 FIELD_MANAGER = "rollouts-controller"
 CONTROLLERS = ("rollouts", "analysis", "experiments")
@@ -29,19 +35,39 @@ async def _run_all(
     rollout_threads: int,
     analysis_threads: int,
     experiment_threads: int = 10,
+    metrics_host: str = "0.0.0.0",
+    metrics_port: int = 0,
 ) -> None:
     """The chosen controllers side by side in one process; the first to end ends them all. The CRDs are
-    installed (or upgraded) once, before any controller starts watching them."""
+    installed (or upgraded) once, before any controller starts watching them. With ``metrics_port`` the
+    metrics are served meanwhile, read from the caches of the controllers that run."""
     await crds.install(client)
-    runs = []
+    runs: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    sources: dict[str, metrics.ObjectSource] = {}
     if "rollouts" in names:
-        runs.append(controller.RolloutController(client, workers=rollout_threads, install_crds=False).run())
+        rollouts = controller.RolloutController(client, workers=rollout_threads, install_crds=False)
+        runs.append(rollouts.run)
+        sources.update(
+            rollouts=rollouts.rollouts, analysis_runs=rollouts.analysisruns, experiments=rollouts.experiments
+        )
     if "analysis" in names:
         analysis = analysis_controller.AnalysisRunController(client, workers=analysis_threads)
-        runs.append(analysis.run())
+        runs.append(analysis.run)
+        sources["analysis_runs"] = analysis.runs
     if "experiments" in names:
         experiments = experimentcontroller.ExperimentController(client, workers=experiment_threads)
-        runs.append(experiments.run())
+        runs.append(experiments.run)
+        sources["experiments"] = experiments.experiments
+    serving: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+    if metrics_port:
+        prometheus_client.disable_created_metrics()  # Argo serves no ``*_created`` series
+        registry = metrics.make_registry(**sources)
+        serving = metricsserve.serving(registry, host=metrics_host, port=metrics_port)
+    async with serving:
+        await _run_together([run() for run in runs])
+
+
+async def _run_together(runs: list[Coroutine[Any, Any, None]]) -> None:
     tasks = [asyncio.ensure_future(r) for r in runs]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -72,6 +98,10 @@ def rollouts_controller(
     controllers: Annotated[
         str, typer.Option(help=f"Comma-separated controllers to run ({', '.join(CONTROLLERS)}).")
     ] = ",".join(CONTROLLERS),
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve /metrics and /healthz on this port (0: off; Argo uses 8090).")
+    ] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics port listens on.")] = "0.0.0.0",
     exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -89,6 +119,8 @@ def rollouts_controller(
                     rollout_threads=rollout_threads,
                     analysis_threads=analysis_threads,
                     experiment_threads=experiment_threads,
+                    metrics_host=metrics_host,
+                    metrics_port=metrics_port,
                 ),
                 field_manager=FIELD_MANAGER,
                 exit_with_parent=exit_with_parent,

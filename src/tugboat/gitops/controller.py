@@ -33,6 +33,7 @@ from tugboat.gitops import (
     comparison,
     crds,
     hooks,
+    metrics,
     projects,
     repos,
     repowatch,
@@ -118,6 +119,8 @@ class ApplicationController:
         self.settings = settings.from_configmap(None, reconciliation=self.options.reconciliation)
         self.factory = informers.InformerFactory(client)
         self.apps = informers.Informer(client, crds.APPLICATION, namespace=self.namespace)
+        # Prometheus series (served by ``--metrics-port``): app info read from ``apps`` at scrape time.
+        self.metrics = metrics.ControllerMetrics(self.apps)
         self.projects = informers.Informer(client, crds.APPPROJECT, namespace=self.namespace)
         self.configmaps = informers.Informer(
             client,
@@ -347,6 +350,7 @@ class ApplicationController:
     # ------------------------------------------------------------------------------------ refresh
 
     async def _refresh(self, key: str) -> float | None:
+        started_at = time.monotonic()
         app = self._get_app(key)
         level = self._levels.pop(key, LEVEL_LATEST)
         if app is None:
@@ -384,6 +388,7 @@ class ApplicationController:
             if reverted.wrote:
                 self.request_refresh(key, LEVEL_HARD, delay=0.2)
         await self._write_status(app, status, remove_refresh=bool(annotation), operation=operation)
+        self.metrics.observe_refresh(app, time.monotonic() - started_at)
         interval = self.settings.reconciliation
         if interval <= 0:
             return delay
@@ -591,6 +596,7 @@ class ApplicationController:
                     "finishedAt": now(),
                 }
                 await self._persist_operation(app, state, done=True)
+                self.metrics.count_sync(app, state)
                 return None
             state = {
                 "operation": jsondata.clone(operation),
@@ -681,6 +687,7 @@ class ApplicationController:
             history=done and new_phase == sync.SUCCEEDED and not request.dry_run and not request.resources,
         )
         if done:
+            self.metrics.count_sync(app, state)
             self._applied.pop(key, None)
             self.request_refresh(key, LEVEL_LATEST)
             return None

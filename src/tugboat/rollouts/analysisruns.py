@@ -17,9 +17,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import conditions, crds
+from tugboat.rollouts import conditions, crds, ownedobjects
 from tugboat.rollouts import replicasets as rsutil
 from tugboat.rollouts.analysis import templates
 
@@ -35,16 +34,11 @@ STATUS_FIELDS = {
     PRE: ("blueGreen", "prePromotionAnalysisRunStatus"),
     POST: ("blueGreen", "postPromotionAnalysisRunStatus"),
 }
-COMPLETED = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
-MAX_COLLISIONS = 20
+COMPLETED = ownedobjects.FINISHED
 
 
-def phase_of(run: Mapping[str, Any] | None) -> str:
-    return str(((run or {}).get("status") or {}).get("phase") or "")
-
-
-def completed(run: Mapping[str, Any] | None) -> bool:
-    return phase_of(run) in COMPLETED
+phase_of = ownedobjects.phase_of
+completed = ownedobjects.finished
 
 
 def recorded(status: Mapping[str, Any], kind: str) -> Obj | None:
@@ -191,97 +185,26 @@ async def create(
         },
         "spec": spec,
     }
-    return await _create_with_collisions(client, body)
+    return await create_owned(client, body)
 
 
 async def create_owned(client: Client, body: Obj) -> Obj:
     """Create a complete AnalysisRun ``body`` (named, with its controller owner first in
-    ``ownerReferences``) under the same ``.N`` name-collision rule as the Rollout's runs; used by
-    Experiments, which name their runs ``<experiment>-<analysis>``."""
-    return await _create_with_collisions(client, body)
-
-
-async def _create_with_collisions(client: Client, body: Obj) -> Obj:
-    """Create ``body``; on a name taken by another run, try ``name.1``, ``name.2``... An identical run
-    of the same owner that is still running is reused (a retry of a create that got through)."""
-    base = body["metadata"]["name"]
-    namespace = body["metadata"]["namespace"]
-    owner = body["metadata"]["ownerReferences"][0]["uid"]
-    for attempt in range(MAX_COLLISIONS):
-        body["metadata"]["name"] = base if attempt == 0 else f"{base}.{attempt}"
-        try:
-            return await client.create(crds.ANALYSISRUN, body)
-        except kube_errors.ApiError as exc:
-            if not exc.already_exists:
-                raise
-        existing = await client.get(crds.ANALYSISRUN, body["metadata"]["name"], namespace)
-        same_owner = any(r.get("uid") == owner for r in existing["metadata"].get("ownerReferences") or [])
-        existing_spec = {k: v for k, v in (existing.get("spec") or {}).items() if k != "terminate"}
-        same_spec = templates.spec_fingerprint(existing_spec) == templates.spec_fingerprint(body["spec"])
-        running = not completed(existing) and not (existing.get("spec") or {}).get("terminate")
-        if same_owner and same_spec and running:
-            return existing
-    raise templates.AnalysisSpecError(f"too many AnalysisRuns named {base}.N")
+    ``ownerReferences``) under the ``.N`` name-collision rule; also used by Experiments, which name their
+    runs ``<experiment>-<analysis>``."""
+    return await ownedobjects.create_with_collisions(client, crds.ANALYSISRUN, body, separator=".")
 
 
 async def cancel(client: Client, run: Mapping[str, Any] | None) -> None:
     """Ask a run still going to stop (``spec.terminate: true``); a finished one is left alone."""
-    if run is None or completed(run) or (run.get("spec") or {}).get("terminate"):
-        return
-    try:
-        await client.patch(
-            crds.ANALYSISRUN,
-            run["metadata"]["name"],
-            {"spec": {"terminate": True}},
-            namespace=run["metadata"]["namespace"],
-        )
-    except kube_errors.ApiError as exc:
-        if not exc.not_found:
-            raise
+    await ownedobjects.cancel(client, crds.ANALYSISRUN, run)
 
 
-def to_delete(
-    runs: Iterable[Obj],
-    replicasets: Iterable[Mapping[str, Any]],
-    *,
-    keep_successful: int,
-    keep_unsuccessful: int,
-) -> list[Obj]:
-    """Old runs beyond the history limits (newest kept), and runs whose ReplicaSet is gone."""
-    hashes = {
-        rsutil.hash_of(rs): bool((rs.get("metadata") or {}).get("deletionTimestamp")) for rs in replicasets
-    }
-    doomed: list[Obj] = []
-    kept_ok = kept_bad = 0
-    ordered = sorted(
-        runs,
-        key=lambda r: (r["metadata"].get("creationTimestamp") or "", r["metadata"]["name"]),
-        reverse=True,
-    )
-    for run in ordered:
-        if (run["metadata"].get("deletionTimestamp")) or not completed(run):
-            continue
-        pod_hash = (run["metadata"].get("labels") or {}).get(rsutil.HASH_LABEL)
-        if pod_hash is None or pod_hash not in hashes or hashes[pod_hash]:
-            doomed.append(run)
-            continue
-        if phase_of(run) == "Successful":
-            if kept_ok < keep_successful:
-                kept_ok += 1
-                continue
-        elif kept_bad < keep_unsuccessful:
-            kept_bad += 1
-            continue
-        doomed.append(run)
-    return doomed
+to_delete = ownedobjects.to_delete
 
 
 async def delete(client: Client, run: Mapping[str, Any]) -> None:
-    try:
-        await client.delete(crds.ANALYSISRUN, run["metadata"]["name"], run["metadata"]["namespace"])
-    except kube_errors.ApiError as exc:
-        if not exc.not_found:
-            raise
+    await ownedobjects.delete(client, crds.ANALYSISRUN, run)
 
 
 def inconclusive_pause(now: datetime) -> Obj:

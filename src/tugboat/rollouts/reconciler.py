@@ -805,7 +805,7 @@ class Reconciler:
                         new_rs=ctx.new_rs,
                         stable_rs=ctx.stable_rs,
                     )
-                    current = await stepexperiments.create_with_collisions(self.client, body, owner=ctx.ro)
+                    current = await stepexperiments.create_with_collisions(self.client, body)
                     ctx.event(
                         "Normal", "ExperimentCreated", f"Created Experiment '{current['metadata']['name']}'"
                     )

@@ -9,103 +9,26 @@ and finished ones are kept only up to the analysis history limits, as Argo Rollo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import crds
-from tugboat.rollouts import replicasets as rsutil
-from tugboat.rollouts.analysis import templates
+from tugboat.rollouts import crds, ownedobjects
 
-FINISHED = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
-MAX_COLLISIONS = 20
-
-
-def phase_of(experiment: Mapping[str, Any] | None) -> str:
-    return str(((experiment or {}).get("status") or {}).get("phase") or "")
+phase_of = ownedobjects.phase_of
+finished = ownedobjects.finished
+to_delete = ownedobjects.to_delete
 
 
-def finished(experiment: Mapping[str, Any] | None) -> bool:
-    return phase_of(experiment) in FINISHED
-
-
-async def create_with_collisions(client: Client, body: Obj, *, owner: Mapping[str, Any]) -> Obj:
-    """Create ``body``; on a name taken by another Experiment try ``name-1``, ``name-2``... An unfinished
-    one of the same owner and spec is ours from a reconcile on a stale cache, and is returned."""
-    base = body["metadata"]["name"]
-    namespace = body["metadata"]["namespace"]
-    uid = (owner.get("metadata") or {}).get("uid")
-    for attempt in range(MAX_COLLISIONS):
-        body["metadata"]["name"] = base if attempt == 0 else f"{base}-{attempt}"
-        try:
-            return await client.create(crds.EXPERIMENT, body)
-        except kube_errors.ApiError as exc:
-            if not exc.already_exists:
-                raise
-        existing = await client.get(crds.EXPERIMENT, body["metadata"]["name"], namespace)
-        ours = any(r.get("uid") == uid for r in existing["metadata"].get("ownerReferences") or [])
-        spec = {k: v for k, v in (existing.get("spec") or {}).items() if k != "terminate"}
-        same = templates.spec_fingerprint(spec) == templates.spec_fingerprint(body["spec"])
-        if ours and same and not finished(existing) and not (existing.get("spec") or {}).get("terminate"):
-            return existing
-    raise templates.AnalysisSpecError(f"too many Experiments named {base}-N")
+async def create_with_collisions(client: Client, body: Obj) -> Obj:
+    """Create the step's Experiment ``body`` (owned by the Rollout) under the ``-N`` collision rule."""
+    return await ownedobjects.create_with_collisions(client, crds.EXPERIMENT, body, separator="-")
 
 
 async def cancel(client: Client, experiment: Mapping[str, Any] | None) -> None:
     """Ask an Experiment still going to stop (``spec.terminate: true``)."""
-    if experiment is None or finished(experiment) or (experiment.get("spec") or {}).get("terminate"):
-        return
-    try:
-        await client.patch(
-            crds.EXPERIMENT,
-            experiment["metadata"]["name"],
-            {"spec": {"terminate": True}},
-            namespace=experiment["metadata"]["namespace"],
-        )
-    except kube_errors.ApiError as exc:
-        if not exc.not_found:
-            raise
-
-
-def to_delete(
-    experiments: Iterable[Obj],
-    replicasets: Iterable[Mapping[str, Any]],
-    *,
-    keep_successful: int,
-    keep_unsuccessful: int,
-) -> list[Obj]:
-    """Finished Experiments beyond the history limits (newest kept), and those whose ReplicaSet is gone."""
-    hashes = {
-        rsutil.hash_of(rs) for rs in replicasets if not (rs.get("metadata") or {}).get("deletionTimestamp")
-    }
-    doomed: list[Obj] = []
-    kept_ok = kept_bad = 0
-    ordered = sorted(
-        experiments,
-        key=lambda e: (e["metadata"].get("creationTimestamp") or "", e["metadata"]["name"]),
-        reverse=True,
-    )
-    for experiment in ordered:
-        if experiment["metadata"].get("deletionTimestamp") or not finished(experiment):
-            continue
-        pod_hash = (experiment["metadata"].get("labels") or {}).get(rsutil.HASH_LABEL)
-        if pod_hash is None or pod_hash not in hashes:
-            doomed.append(experiment)
-        elif phase_of(experiment) == "Successful" and kept_ok < keep_successful:
-            kept_ok += 1
-        elif phase_of(experiment) != "Successful" and kept_bad < keep_unsuccessful:
-            kept_bad += 1
-        else:
-            doomed.append(experiment)
-    return doomed
+    await ownedobjects.cancel(client, crds.EXPERIMENT, experiment)
 
 
 async def delete(client: Client, experiment: Mapping[str, Any]) -> None:
-    try:
-        await client.delete(
-            crds.EXPERIMENT, experiment["metadata"]["name"], experiment["metadata"]["namespace"]
-        )
-    except kube_errors.ApiError as exc:
-        if not exc.not_found:
-            raise
+    await ownedobjects.delete(client, crds.EXPERIMENT, experiment)
