@@ -82,7 +82,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(404, "not found", "text/plain")
 
     def do_POST(self) -> None:
-        if self.path == "/token":
+        if self.path.split("?")[0] == "/token":
             self._token()
             return
         self._echo()
@@ -100,7 +100,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             },
         )
 
+    token_requests = 0
+
     def _token(self) -> None:
+        _Handler.token_requests += 1
         form = dict(pair.split("=", 1) for pair in self._body().split("&"))
         # Accept credentials in the form body only, so the client has to fall back from the header style.
         if form.get("client_id") == "me" and form.get("client_secret") == "s3cret":
@@ -333,6 +336,17 @@ async def test_oauth2_client_credentials(server: str) -> None:
     )
     assert measurement["phase"] == "Error"
     assert measurement["message"] == 'oauth2: cannot fetch token: HTTP 401 "invalid_client"'
+
+
+async def test_oauth2_token_is_reused_until_near_expiry(server: str) -> None:
+    auth = {"oauth2": {"tokenUrl": f"{server}/token?reuse", "clientId": "me", "clientSecret": "s3cret"}}
+    auth["oauth2"]["scopes"] = ["read", "write"]
+    before = _Handler.token_requests
+    for _ in range(3):
+        measurement, _ = await measure({"url": f"{server}/protected", "authentication": auth})
+        assert measurement["phase"] == "Successful"
+    # One fetch (header style refused, then the form body): the token lives 60 s, so it is cached.
+    assert _Handler.token_requests - before == 2
 
 
 async def test_tls_insecure(tls_server: str) -> None:

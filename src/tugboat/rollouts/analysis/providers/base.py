@@ -17,6 +17,7 @@ import contextlib
 import decimal
 import logging
 import math
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -363,8 +364,28 @@ class TokenError(Exception):
     """The OAuth2 token endpoint did not hand out a token."""
 
 
+# Tokens by grant, until shortly before they expire: a metric measured every second must not fetch a
+# token every second (Go's clientcredentials TokenSource caches the same way).
+_TOKENS: dict[OAuth2, tuple[str, float]] = {}
+_TOKEN_SLACK = 10.0  # seconds before expiry at which a token is renewed
+_TOKEN_CACHE_SIZE = 256
+
+
 async def oauth2_authorization(http: httpx.AsyncClient, grant: OAuth2, *, timeout: float) -> str:
-    """The ``Authorization`` header value for a fresh client-credentials token.
+    """The ``Authorization`` header value for a client-credentials token (cached until near expiry)."""
+    cached = _TOKENS.get(grant)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    header, expires_in = await _fetch_token(http, grant, timeout=timeout)
+    if expires_in is not None and expires_in > _TOKEN_SLACK:
+        if len(_TOKENS) >= _TOKEN_CACHE_SIZE:
+            _TOKENS.clear()
+        _TOKENS[grant] = (header, time.monotonic() + expires_in - _TOKEN_SLACK)
+    return header
+
+
+async def _fetch_token(http: httpx.AsyncClient, grant: OAuth2, *, timeout: float) -> tuple[str, float | None]:
+    """A fresh token and its lifetime in seconds (None when the server does not say).
 
     Like Go's ``clientcredentials`` with automatic auth style: the client credentials go in an HTTP Basic
     header first and, if the server refuses that, in the form body.
@@ -390,7 +411,11 @@ async def oauth2_authorization(http: httpx.AsyncClient, grant: OAuth2, *, timeou
     token = fields.get("access_token")
     if not token:
         raise TokenError("oauth2: server response missing access_token")
-    return f"{_token_type(fields.get('token_type') or '')} {token}"
+    try:
+        expires_in: float | None = float(fields.get("expires_in") or "")
+    except ValueError:
+        expires_in = None
+    return f"{_token_type(fields.get('token_type') or '')} {token}", expires_in
 
 
 def _token_fields(response: httpx.Response) -> dict[str, str]:

@@ -1,0 +1,326 @@
+"""The API server (``tugboat.server.app``) in-process over a real bare cluster: login, sessions, the
+Applications and Rollouts endpoints, and the fields each action writes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from typer.testing import CliRunner
+
+from clusterproc import ClusterProcess
+from tugboat.cli import main
+from tugboat.gitops import crds as gitops_crds
+from tugboat.kube import kinds
+from tugboat.kube.client import Client
+from tugboat.rollouts import crds as rollout_crds
+from tugboat.server import app as server_app
+from tugboat.server import auth
+
+_counter = itertools.count()
+
+
+async def _namespace(client: Client) -> str:
+    name = f"api{next(_counter)}"
+    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture
+async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
+    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-api") as c:
+        await gitops_crds.install(c)
+        await rollout_crds.install(c)
+        yield c
+
+
+@pytest.fixture
+async def namespace(client: Client) -> str:
+    """A fresh namespace for the settings Secrets, Applications and Rollouts of one test."""
+    return await _namespace(client)
+
+
+async def _api(
+    client: Client, namespace: str, *, limiter: auth.LoginLimiter | None = None
+) -> httpx.AsyncClient:
+    key = await auth.bootstrap(client, namespace=namespace)
+    app = server_app.create_app(client, secret_key=key, namespace=namespace, limiter=limiter)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat")
+
+
+async def _login(api: httpx.AsyncClient, client: Client, namespace: str) -> str:
+    password = await auth.initial_password(client, namespace=namespace)
+    response = await api.post("/api/v1/session", json={"username": "admin", "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def _application(
+    namespace: str, name: str, *, project: str = "default", labels: dict[str, str] | None = None
+) -> Any:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {
+            "project": project,
+            "source": {"repoURL": "https://example.com/repo.git", "path": name, "targetRevision": "HEAD"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+        },
+    }
+
+
+def _rollout(namespace: str, name: str, **spec: Any) -> Any:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
+            },
+            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}]}},
+            **spec,
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------- auth
+
+
+async def test_bootstrap_stores_hash_and_key_like_argocd(client: Client, namespace: str) -> None:
+    key = await auth.bootstrap(client, namespace=namespace)
+    assert await auth.bootstrap(client, namespace=namespace) == key  # stable across restarts
+    password = await auth.initial_password(client, namespace=namespace)
+    assert password and len(password) == 16
+    secret = await client.get(kinds.SECRET, auth.SETTINGS_SECRET, namespace)
+    assert {"admin.password", "admin.passwordMtime", "server.secretkey"} <= set(secret["data"])
+    assert await auth.verify_login(client, "admin", password, namespace=namespace)
+    assert not await auth.verify_login(client, "admin", password + "x", namespace=namespace)
+
+
+async def test_login_token_cookie_and_userinfo(client: Client, namespace: str) -> None:
+    async with await _api(client, namespace) as api:
+        assert (await api.get("/healthz")).status_code == 200
+        unauthenticated = await api.get("/api/v1/session/userinfo")
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.json()["code"] == 16
+        assert (await api.get("/api/v1/applications")).status_code == 401
+        bad = await api.get("/api/v1/applications", headers={"Authorization": "Bearer not-a-token"})
+        assert bad.status_code == 401
+
+        password = await auth.initial_password(client, namespace=namespace)
+        response = await api.post("/api/v1/session", json={"username": "admin", "password": password})
+        assert response.status_code == 200
+        token = response.json()["token"]
+        cookie = response.headers["set-cookie"]
+        assert cookie.startswith(f"{auth.TOKEN_COOKIE}={token}") and "httponly" in cookie.lower()
+
+        # The cookie alone is enough (the client kept it) ...
+        info = await api.get("/api/v1/session/userinfo")
+        assert info.json() == {"loggedIn": True, "username": "admin", "iss": "argocd", "groups": []}
+        # ... and so is the bearer token.
+        api.cookies.clear()
+        bearer = await api.get("/api/v1/session/userinfo", headers={"Authorization": f"Bearer {token}"})
+        assert bearer.status_code == 200
+
+        wrong = await api.post("/api/v1/session", json={"username": "admin", "password": "nope"})
+        assert wrong.status_code == 401
+        unknown = await api.post("/api/v1/session", json={"username": "bob", "password": password})
+        assert unknown.status_code == 401
+
+
+async def test_login_rate_limited_per_user(client: Client, namespace: str) -> None:
+    now = [0.0]
+    limiter = auth.LoginLimiter(max_failures=5, window_seconds=60, clock=lambda: now[0])
+    async with await _api(client, namespace, limiter=limiter) as api:
+        password = await auth.initial_password(client, namespace=namespace)
+        for _ in range(5):
+            response = await api.post("/api/v1/session", json={"username": "admin", "password": "bad"})
+            assert response.status_code == 401
+        good = {"username": "admin", "password": password}
+        assert (await api.post("/api/v1/session", json=good)).status_code == 429
+        now[0] = 61.0  # the failures left the window
+        assert (await api.post("/api/v1/session", json=good)).status_code == 200
+
+
+def test_admin_initial_password_cli(argo_cluster: ClusterProcess) -> None:
+    async def prepare() -> tuple[str, str | None]:
+        async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-api") as c:
+            namespace = await _namespace(c)
+            await auth.bootstrap(c, namespace=namespace)
+            return namespace, await auth.initial_password(c, namespace=namespace)
+
+    namespace, password = asyncio.run(prepare())
+    kubeconfig = str(argo_cluster.kubeconfig)
+    args = ["admin", "initial-password", "--kubeconfig", kubeconfig, "-n", namespace]
+    result = CliRunner().invoke(main.app, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == password
+    missing = CliRunner().invoke(
+        main.app, ["admin", "initial-password", "--kubeconfig", kubeconfig, "-n", "nope"]
+    )
+    assert missing.exit_code == 1
+
+
+# ----------------------------------------------------------------------------------- applications
+
+
+async def test_list_filters_and_fields(client: Client, namespace: str) -> None:
+    await client.create(gitops_crds.APPLICATION, _application(namespace, "web", labels={"team": "a"}))
+    await client.create(gitops_crds.APPLICATION, _application(namespace, "web-api", project="other"))
+    await client.create(gitops_crds.APPLICATION, _application(namespace, "db", labels={"team": "b"}))
+    async with await _api(client, namespace) as api:
+        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+
+        async def names(**params: Any) -> list[str]:
+            response = await api.get("/api/v1/applications", params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            return [app["metadata"]["name"] for app in response.json()["items"]]
+
+        assert await names() == ["db", "web", "web-api"]
+        assert await names(projects="other") == ["web-api"]
+        assert await names(projects=["default", "other"]) == ["db", "web", "web-api"]
+        assert await names(selector="team=a") == ["web"]
+        assert await names(selector="team") == ["db", "web"]
+        assert await names(search="web") == ["web", "web-api"]
+        assert await names(search="web", projects="default") == ["web"]
+
+        full = (await api.get("/api/v1/applications", headers=headers)).json()
+        assert full["metadata"]["resourceVersion"]
+        fields = "items.metadata.name,items.spec.project"
+        trimmed = (await api.get("/api/v1/applications", params={"fields": fields}, headers=headers)).json()
+        assert trimmed == {
+            "items": [
+                {"metadata": {"name": "db"}, "spec": {"project": "default"}},
+                {"metadata": {"name": "web"}, "spec": {"project": "default"}},
+                {"metadata": {"name": "web-api"}, "spec": {"project": "other"}},
+            ]
+        }
+
+
+async def test_get_refresh_and_sync(client: Client, namespace: str) -> None:
+    await client.create(gitops_crds.APPLICATION, _application(namespace, "guestbook"))
+    async with await _api(client, namespace) as api:
+        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+        got = await api.get("/api/v1/applications/guestbook", headers=headers)
+        assert got.status_code == 200 and got.json()["spec"]["source"]["path"] == "guestbook"
+        missing = await api.get("/api/v1/applications/nope", headers=headers)
+        assert missing.status_code == 404 and missing.json()["code"] == 5
+
+        refreshed = await api.get(
+            "/api/v1/applications/guestbook", params={"refresh": "hard"}, headers=headers
+        )
+        assert refreshed.status_code == 200
+        live = await client.get(gitops_crds.APPLICATION, "guestbook", namespace)
+        assert live["metadata"]["annotations"]["argocd.argoproj.io/refresh"] == "hard"
+        bad_mode = await api.get("/api/v1/applications/guestbook", params={"refresh": "x"}, headers=headers)
+        assert bad_mode.status_code == 400
+
+        body = {
+            "revision": "abc123",
+            "prune": True,
+            "dryRun": True,
+            "resources": [{"group": "apps", "kind": "Deployment", "name": "web", "namespace": "guestbook"}],
+        }
+        synced = await api.post("/api/v1/applications/guestbook/sync", json=body, headers=headers)
+        assert synced.status_code == 200, synced.text
+        live = await client.get(gitops_crds.APPLICATION, "guestbook", namespace)
+        assert live["operation"] == {
+            "sync": {
+                "revision": "abc123",
+                "prune": True,
+                "dryRun": True,
+                "syncStrategy": {"hook": {}},
+                "resources": [
+                    {"group": "apps", "kind": "Deployment", "name": "web", "namespace": "guestbook"}
+                ],
+            },
+            "initiatedBy": {"username": "admin"},
+        }
+        again = await api.post("/api/v1/applications/guestbook/sync", json={}, headers=headers)
+        assert again.status_code == 400 and "already in progress" in again.json()["message"]
+
+
+# --------------------------------------------------------------------------------------- rollouts
+
+
+async def _status(client: Client, namespace: str, name: str, status: dict[str, Any]) -> None:
+    await client.patch(
+        rollout_crds.ROLLOUT, name, {"status": status}, namespace=namespace, subresource="status"
+    )
+
+
+async def test_rollout_info_and_actions(client: Client, namespace: str) -> None:
+    await client.create(rollout_crds.ROLLOUT, _rollout(namespace, "web"))
+    pause = {"reason": "CanaryPauseStep", "startTime": "2026-01-01T00:00:00Z"}
+    await _status(
+        client,
+        namespace,
+        "web",
+        {"currentStepIndex": 1, "pauseConditions": [pause], "currentPodHash": "new", "stableRS": "old"},
+    )
+    async with await _api(client, namespace) as api:
+        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+        base = f"/api/v1/rollouts/{namespace}/web"
+
+        listed = await api.get(f"/api/v1/rollouts/{namespace}/info", headers=headers)
+        assert listed.status_code == 200
+        [info] = listed.json()["rollouts"]
+        assert info["objectMeta"]["name"] == "web"
+        assert (info["strategy"], info["step"], info["setWeight"], info["desired"]) == (
+            "Canary",
+            "1/3",
+            "20",
+            2,
+        )
+        assert info["containers"] == [{"name": "web", "image": "nginx:1"}]
+        one = await api.get(f"{base}/info", headers=headers)
+        assert one.status_code == 200 and one.json()["objectMeta"]["name"] == "web"
+        assert (await api.get(f"/api/v1/rollouts/{namespace}/nope/info", headers=headers)).status_code == 404
+
+        promoted = await api.put(f"{base}/promote", json={}, headers=headers)
+        assert promoted.status_code == 200, promoted.text
+        live = await client.get(rollout_crds.ROLLOUT, "web", namespace)
+        assert "pauseConditions" not in live["status"] and live["status"]["currentStepIndex"] == 1
+
+        await api.put(f"{base}/promote", json={"full": True}, headers=headers)
+        live = await client.get(rollout_crds.ROLLOUT, "web", namespace)
+        assert live["status"]["promoteFull"] is True
+
+        await api.put(f"{base}/abort", json={}, headers=headers)
+        assert (await client.get(rollout_crds.ROLLOUT, "web", namespace))["status"]["abort"] is True
+        await api.put(f"{base}/retry", json={}, headers=headers)
+        assert (await client.get(rollout_crds.ROLLOUT, "web", namespace))["status"]["abort"] is False
+
+        await api.put(f"{base}/pause", json={"paused": True}, headers=headers)
+        assert (await client.get(rollout_crds.ROLLOUT, "web", namespace))["spec"]["paused"] is True
+        await _status(client, namespace, "web", {"pauseConditions": [pause]})
+        resumed = await api.put(f"{base}/pause", json={"paused": False}, headers=headers)
+        assert resumed.status_code == 200
+        live = await client.get(rollout_crds.ROLLOUT, "web", namespace)
+        assert live["spec"]["paused"] is False and "pauseConditions" not in live["status"]
+
+        api.cookies.clear()  # the login's cookie would authenticate too
+        assert (await api.put(f"{base}/abort", json={})).status_code == 401
+
+
+async def test_promote_skips_running_step_without_pause(client: Client, namespace: str) -> None:
+    await client.create(rollout_crds.ROLLOUT, _rollout(namespace, "api", paused=True))
+    await _status(client, namespace, "api", {"currentStepIndex": 0})
+    async with await _api(client, namespace) as api:
+        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+        response = await api.put(
+            f"/api/v1/rollouts/{namespace}/api/promote", json={"full": False}, headers=headers
+        )
+        assert response.status_code == 200
+    live = await client.get(rollout_crds.ROLLOUT, "api", namespace)
+    assert live["status"]["currentStepIndex"] == 1 and live["spec"]["paused"] is False
