@@ -45,6 +45,10 @@ async def list_applications(
     except errors.ApiError as exc:
         if exc.code == 400:
             raise Problem(400, f"invalid selector '{selector}': {exc.message}") from exc
+        if exc.not_found:
+            raise Problem(
+                404, "the cluster has no Application API (are the Argo CD CRDs installed?)"
+            ) from exc
         raise
     if projects:
         apps = [app for app in apps if _field(app, "spec", "project") in projects]
