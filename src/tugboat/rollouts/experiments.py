@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tugboat.kube import errors as kube_errors
-from tugboat.kube import kinds, mergepatch
+from tugboat.kube import kinds, mergepatch, writes
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import analysisruns, conditions, crds, defaults, hashing
 from tugboat.rollouts import replicasets as rsutil
@@ -337,19 +337,9 @@ class ExperimentReconciler:
     def __init__(self, client: Client, *, record: EventFunc | None = None) -> None:
         self.client = client
         self.record = record
-        self.written: dict[str, str] = {}  # experiment uid -> resourceVersion of our last status write
-
-    def stale(self, ex: Mapping[str, Any]) -> bool:
-        """Whether ``ex`` (from a cache) predates our last write to it."""
-        meta = ex.get("metadata") or {}
-        written = self.written.get(str(meta.get("uid")))
-        seen = str(meta.get("resourceVersion") or "")
-        if written is None or not written.isdigit() or not seen.isdigit():
-            return False
-        return int(seen) < int(written)
-
-    def forget(self, ex: Mapping[str, Any]) -> None:
-        self.written.pop(str((ex.get("metadata") or {}).get("uid")), None)
+        self.writes = writes.WriteTracker()  # an Experiment from a cache older than our last write waits
+        self.stale = self.writes.stale
+        self.forget = self.writes.forget
 
     async def reconcile(
         self,
@@ -921,8 +911,7 @@ class ExperimentReconciler:
                 if not exc.not_found:
                     raise
                 return
-            meta = written.get("metadata") or {}
-            self.written[str(meta.get("uid"))] = str(meta.get("resourceVersion") or "")
+            self.writes.wrote(written)
         if self.record is None:
             return
         for about, kind, reason, message in events:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tugboat.kube import errors as kube_errors
-from tugboat.kube import kinds, mergepatch
+from tugboat.kube import kinds, mergepatch, writes
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import (
     analysisruns,
@@ -119,24 +119,12 @@ class Reconciler:
     def __init__(self, client: Client, *, record: EventFunc | None = None) -> None:
         self.client = client
         self.record = record
-        self.written: dict[str, str] = {}  # Rollout uid -> resourceVersion of our last write to it
+        self.writes = writes.WriteTracker()  # a Rollout from a cache older than our last write waits
+        self.stale = self.writes.stale
+        self.forget = self.writes.forget
 
     def _wrote(self, ro: Obj) -> None:
-        meta = ro.get("metadata") or {}
-        self.written[str(meta.get("uid"))] = str(meta.get("resourceVersion") or "")
-
-    def stale(self, ro: Obj) -> bool:
-        """Whether ``ro`` (from a cache) predates our last write to it: reconciling it would act on a
-        status we have already replaced (and, say, start an AnalysisRun twice)."""
-        meta = ro.get("metadata") or {}
-        written = self.written.get(str(meta.get("uid")))
-        seen = str(meta.get("resourceVersion") or "")
-        if written is None or not written.isdigit() or not seen.isdigit():
-            return False
-        return int(seen) < int(written)
-
-    def forget(self, ro: Obj) -> None:
-        self.written.pop(str((ro.get("metadata") or {}).get("uid")), None)
+        self.writes.wrote(ro)
 
     # ------------------------------------------------------------------------------------ entry
 

@@ -64,7 +64,7 @@ class AnalysisRunController:
     def _run_changed(self, old: Obj | None, new: Obj | None) -> None:
         if new is None:
             if old is not None:
-                self.reconciler.written.pop(str((old.get("metadata") or {}).get("uid")), None)
+                self.reconciler.writes.forget(old)
             return
         if old is not None and old.get("spec") == new.get("spec") and _phase(old) == _phase(new):
             return  # our own status write (measurements added): the queue already holds the next due time
@@ -83,7 +83,7 @@ class AnalysisRunController:
         run = self.runs.get(name, namespace)
         if run is None or (run.get("metadata") or {}).get("deletionTimestamp"):
             return None
-        if self._stale(run):
+        if self.reconciler.writes.stale(run):
             return 0.05  # the informer has not yet seen our last status write: measuring now would repeat it
         started = time.monotonic()
         delay = await self.reconciler.reconcile(run, now=datetime.now(UTC))
@@ -91,14 +91,6 @@ class AnalysisRunController:
             return None
         # The delay counts from the reconcile's start: the time it took is already spent.
         return max(delay - (time.monotonic() - started), 0.0)
-
-    def _stale(self, run: Obj) -> bool:
-        meta = run.get("metadata") or {}
-        written = self.reconciler.written.get(str(meta.get("uid")))
-        seen = str(meta.get("resourceVersion") or "")
-        if written is None or not written.isdigit() or not seen.isdigit():
-            return False
-        return int(seen) < int(written)
 
 
 def _phase(run: Obj) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import httpx2 as httpx
 
 from tugboat.kube import errors as kube_errors
-from tugboat.kube import kinds, mergepatch
+from tugboat.kube import kinds, mergepatch, writes
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import crds
 from tugboat.rollouts import replicasets as rsutil
@@ -56,7 +56,7 @@ class RunReconciler:
     ) -> None:
         self.client = client
         self.record = record
-        self.written: dict[str, str] = {}  # run uid -> resourceVersion of our last status write
+        self.writes = writes.WriteTracker()  # a run from a cache older than our last write waits
         self.http: httpx.AsyncClient | None = None  # one pool (and TLS context) for all HTTP metrics
         self.lean = http1.Pools(timeout=60.0)  # keep-alive pools for plain-http metric endpoints
         self.provider_for = provider_for or self._provider
@@ -360,8 +360,7 @@ class RunReconciler:
                 if not exc.not_found:
                     raise
                 return
-            meta = written.get("metadata") or {}
-            self.written[str(meta.get("uid"))] = str(meta.get("resourceVersion") or "")
+            self.writes.wrote(written)
         if self.record is not None:
             for kind, reason, message in events:
                 self.record(run, kind, reason, message)
