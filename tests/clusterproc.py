@@ -115,3 +115,41 @@ def start_cluster(
 
 def have_kubectl() -> bool:
     return shutil.which("kubectl") is not None
+
+
+def start_rollouts_controller(cluster: ClusterProcess, log_dir: Path) -> subprocess.Popen[bytes]:
+    """``tugboat rollouts-controller`` against ``cluster`` (output in ``log_dir``), returned once Rollouts
+    are served and its informers have had a moment to list."""
+    log = log_dir / "rollouts-controller.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tugboat.cli.main",
+            "rollouts-controller",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    with cluster.client() as client:
+        while client.get("/apis/argoproj.io/v1alpha1/rollouts").status_code != 200:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_process(proc)
+                raise RuntimeError(f"the rollout controller did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+    time.sleep(0.5)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 20 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

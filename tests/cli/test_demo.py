@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,25 +25,13 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "gitops_e2e"))
 
 from gitops_support import start_controller
 
-from clusterproc import ClusterProcess
+from clusterproc import ClusterProcess, start_rollouts_controller, stop_process
 
 
 @pytest.fixture(scope="module")
 def demo_state(sim_cluster: ClusterProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Both controllers running against the simulated cluster, and the demo bootstrapped: its state dir."""
-    log = tmp_path_factory.mktemp("demo-rollouts") / "rollouts.log"
-    rollouts = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tugboat.cli.main",
-            "rollouts-controller",
-            "--kubeconfig",
-            str(sim_cluster.kubeconfig),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    rollouts = start_rollouts_controller(sim_cluster, tmp_path_factory.mktemp("demo-rollouts"))
     gitops = start_controller(sim_cluster, tmp_path_factory.mktemp("demo-gitops"))
     state = tmp_path_factory.mktemp("demo-state")
     created = demoapps.bootstrap(state, sim_cluster.kubeconfig)
@@ -61,8 +47,7 @@ def demo_state(sim_cluster: ClusterProcess, tmp_path_factory: pytest.TempPathFac
             client.delete(f"/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/{name}")
             client.delete(f"/api/v1/namespaces/{name}")
     gitops.stop()
-    rollouts.send_signal(signal.SIGTERM)
-    rollouts.wait(timeout=20)
+    stop_process(rollouts)
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -8,9 +8,6 @@ work), the GitOps controller and the rollout controller as separate processes.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from gitops_support import (
     wait_app,
 )
 
-from clusterproc import ClusterProcess
+from clusterproc import ClusterProcess, start_rollouts_controller, stop_process
 
 MODE = "tugboat.dev/git-revert-on-abort"
 
@@ -39,24 +36,11 @@ MODE = "tugboat.dev/git-revert-on-abort"
 def controllers(
     sim_cluster: ClusterProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControllerProcess]:
-    log = tmp_path_factory.mktemp("revert-rollouts") / "rollouts.log"
-    rollouts = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tugboat.cli.main",
-            "rollouts-controller",
-            "--kubeconfig",
-            str(sim_cluster.kubeconfig),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    rollouts = start_rollouts_controller(sim_cluster, tmp_path_factory.mktemp("revert-rollouts"))
     gitops = start_controller(sim_cluster, tmp_path_factory.mktemp("revert-gitops"))
     yield gitops
     gitops.stop()
-    rollouts.send_signal(signal.SIGTERM)
-    rollouts.wait(timeout=20)
+    stop_process(rollouts)
 
 
 class Origin:

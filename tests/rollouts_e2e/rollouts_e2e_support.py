@@ -8,10 +8,10 @@ with a timeout and report the last state they saw, so that a failure says what t
 
 from __future__ import annotations
 
+import http.server
 import json
-import signal
-import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
+import clusterproc
 from clusterproc import ClusterProcess
 from examples_support import example_dir
 
@@ -40,40 +41,37 @@ T = TypeVar("T")
 # ------------------------------------------------------------------------------------ controller
 
 
-def start_controller(cluster: ClusterProcess, log_dir: Path) -> subprocess.Popen[bytes]:
-    """``tugboat rollouts-controller`` against ``cluster``, returned once Rollouts are served."""
-    log = log_dir / "rollouts-controller.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tugboat.cli.main",
-            "rollouts-controller",
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    with cluster.client() as client:
-        while client.get("/apis/argoproj.io/v1alpha1/rollouts").status_code != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop_controller(proc)
-                raise RuntimeError(f"the rollout controller did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-    time.sleep(0.5)  # let its informers list
-    return proc
+start_controller = clusterproc.start_rollouts_controller
+stop_controller = clusterproc.stop_process
 
 
-def stop_controller(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+class JsonEndpoint:
+    """A metrics system stood in for by the test: ``GET /<name>`` answers ``answer(name)`` as JSON (404
+    when it is None), from a thread of its own."""
+
+    def __init__(self, answer: Callable[[str], Any]) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                found = answer(self.path.strip("/"))
+                body = json.dumps(found).encode()
+                self.send_response(200 if found is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ------------------------------------------------------------------------------------ manifests

@@ -9,11 +9,8 @@ be stood in for): its answer decides each measurement.
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from rollouts_e2e_support import (
+    JsonEndpoint,
     Obj,
     RolloutHandle,
     apply,
@@ -35,36 +33,12 @@ from rollouts_e2e_support import (
 from clusterproc import ClusterProcess
 
 
-class Metrics:
+class Metrics(JsonEndpoint):
     """A tiny metrics service: ``GET /<name>`` answers ``{"ok": <value>}`` with the value set by the test."""
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
-        metrics = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                value = metrics.values.get(self.path.strip("/"), True)
-                body = json.dumps({"ok": value}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda name: {"ok": self.values.get(name, True)})
 
 
 @pytest.fixture(scope="module")

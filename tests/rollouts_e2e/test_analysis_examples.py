@@ -39,9 +39,7 @@ import base64
 import copy
 import json
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -83,36 +81,12 @@ GIST_ANSWER = {"message": "It worked!"}
 # ------------------------------------------------------------------------------------ fixtures
 
 
-class Answers:
+class Answers(support.JsonEndpoint):
     """A JSON endpoint for the external services of upstream's Web metrics: ``GET /<name>`` answers the
     JSON set for ``name``."""
 
     def __init__(self, routes: dict[str, Any]) -> None:
-        answers = routes
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                found = answers.get(self.path.strip("/"))
-                body = json.dumps(found).encode()
-                self.send_response(200 if found is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(routes.get)
 
 
 @pytest.fixture(scope="module")

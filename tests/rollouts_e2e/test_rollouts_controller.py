@@ -7,7 +7,6 @@ Acceptance data: argo-rollouts' examples/rollout-bluegreen.yaml and rollout-cana
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from clusterproc import ClusterProcess
+from clusterproc import ClusterProcess, start_rollouts_controller, stop_process
 from examples_support import example_dir
 
 EXAMPLES = example_dir("argo-rollouts")
@@ -31,28 +30,9 @@ HASH = "rollouts-pod-template-hash"
 def controller(
     sim_cluster: ClusterProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path_factory.mktemp("rollouts-controller") / "controller.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tugboat.cli.main",
-            "rollouts-controller",
-            "--kubeconfig",
-            str(sim_cluster.kubeconfig),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    with sim_cluster.client() as client:
-        while client.get("/apis/argoproj.io/v1alpha1/rollouts").status_code != 200:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-    time.sleep(0.5)
+    proc = start_rollouts_controller(sim_cluster, tmp_path_factory.mktemp("rollouts-controller"))
     yield proc
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=20)
+    stop_process(proc)
 
 
 def rollout(cluster: ClusterProcess, namespace: str, name: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ controller as separate processes that share nothing but the Kubernetes API.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from gitops_support import (
     wait_app,
 )
 
-from clusterproc import ClusterProcess
+from clusterproc import ClusterProcess, start_rollouts_controller, stop_process
 
 HASH = "rollouts-pod-template-hash"
 
@@ -40,24 +39,11 @@ HASH = "rollouts-pod-template-hash"
 def controllers(
     sim_cluster: ClusterProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControllerProcess]:
-    log = tmp_path_factory.mktemp("seed-rollouts") / "rollouts.log"
-    rollouts = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tugboat.cli.main",
-            "rollouts-controller",
-            "--kubeconfig",
-            str(sim_cluster.kubeconfig),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    rollouts = start_rollouts_controller(sim_cluster, tmp_path_factory.mktemp("seed-rollouts"))
     gitops = start_controller(sim_cluster, tmp_path_factory.mktemp("seed-gitops"))
     yield gitops
     gitops.stop()
-    rollouts.send_signal(signal.SIGTERM)
-    rollouts.wait(timeout=20)
+    stop_process(rollouts)
 
 
 def manifests(name: str, image: str) -> dict[str, str]:

@@ -200,12 +200,5 @@ async def cancel(client: Client, run: Mapping[str, Any] | None) -> None:
     await ownedobjects.cancel(client, crds.ANALYSISRUN, run)
 
 
-to_delete = ownedobjects.to_delete
-
-
-async def delete(client: Client, run: Mapping[str, Any]) -> None:
-    await ownedobjects.delete(client, crds.ANALYSISRUN, run)
-
-
 def inconclusive_pause(now: datetime) -> Obj:
     return {"reason": INCONCLUSIVE_PAUSE, "startTime": rsutil.stamp(now)}

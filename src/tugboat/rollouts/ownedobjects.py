@@ -16,6 +16,7 @@ from typing import Any
 from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client, Obj
 from tugboat.kube.kinds import Kind
+from tugboat.rollouts import defaults
 from tugboat.rollouts import replicasets as rsutil
 from tugboat.rollouts.analysis import templates
 
@@ -103,6 +104,24 @@ def to_delete(
         else:
             doomed.append(obj)
     return doomed
+
+
+async def retire(
+    client: Client,
+    kind: Kind,
+    objs: list[Obj],
+    replicasets: Iterable[Mapping[str, Any]],
+    ro: Mapping[str, Any],
+) -> None:
+    """The ones a Rollout no longer follows: stopped, and deleted beyond its history limits."""
+    for obj in objs:
+        await cancel(client, kind, obj)
+    limits = {
+        "keep_successful": defaults.successful_run_history_limit(ro),
+        "keep_unsuccessful": defaults.unsuccessful_run_history_limit(ro),
+    }
+    for obj in to_delete(objs, replicasets, **limits):
+        await delete(client, kind, obj)
 
 
 async def delete(client: Client, kind: Kind, obj: Mapping[str, Any]) -> None:

@@ -29,6 +29,7 @@ from tugboat.rollouts import (
     defaults,
     ephemeral,
     hashing,
+    ownedobjects,
     phase,
     stepexperiments,
     trafficrouting,
@@ -581,15 +582,7 @@ class Reconciler:
         ctx.current_runs = now_current
         keep = {r["metadata"]["name"] for r in now_current.values() if r is not None}
         others = [r for r in ctx.runs if r["metadata"]["name"] not in keep]
-        for run in others:
-            await analysisruns.cancel(self.client, run)
-        for run in analysisruns.to_delete(
-            others,
-            ctx.replicasets,
-            keep_successful=defaults.successful_run_history_limit(ctx.ro),
-            keep_unsuccessful=defaults.unsuccessful_run_history_limit(ctx.ro),
-        ):
-            await analysisruns.delete(self.client, run)
+        await ownedobjects.retire(self.client, crds.ANALYSISRUN, others, ctx.replicasets, ctx.ro)
         for kind, (section, key) in analysisruns.STATUS_FIELDS.items():
             run = now_current[kind]
             previous = analysisruns.recorded(original, kind)
@@ -804,15 +797,7 @@ class Reconciler:
                 others.append(current)
                 current = None
         ctx.current_experiment = keep
-        for experiment in others:
-            await stepexperiments.cancel(self.client, experiment)
-        for experiment in stepexperiments.to_delete(
-            others,
-            ctx.replicasets,
-            keep_successful=defaults.successful_run_history_limit(ctx.ro),
-            keep_unsuccessful=defaults.unsuccessful_run_history_limit(ctx.ro),
-        ):
-            await stepexperiments.delete(self.client, experiment)
+        await ownedobjects.retire(self.client, crds.EXPERIMENT, others, ctx.replicasets, ctx.ro)
         canary_status = ctx.status.get("canary")
         if keep is not None and stepexperiments.phase_of(keep) != "Inconclusive":
             ctx.status.setdefault("canary", {})["currentExperiment"] = keep["metadata"]["name"]
