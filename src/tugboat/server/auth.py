@@ -175,6 +175,11 @@ def verify_token(token: str, key: bytes) -> dict[str, Any]:
     return claims
 
 
+async def authenticate(client: Client, token: str, key: bytes, *, namespace: str) -> dict[str, Any]:
+    """The claims of a session token (or API key) that this server accepts; :class:`AuthError` otherwise."""
+    return verify_token(token, key)
+
+
 @dataclass
 class LoginLimiter:
     """Counts failed logins per user name in a sliding window; at ``max_failures`` the user is refused

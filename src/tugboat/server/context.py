@@ -1,0 +1,124 @@
+"""What every API handler shares: the server's settings, the session check, authorization and errors.
+
+Handlers live in modules named after what they serve (applications, rollouts, webhooks, the UI, …);
+each module exposes ``routes()`` and wraps its handlers with :func:`guarded`, which authenticates the
+caller (bearer header for API and CLI, the ``argocd.token`` cookie for the browser) and turns
+:class:`~tugboat.server.problems.Problem` and Kubernetes API errors into Argo CD's error bodies.
+Handlers then call :func:`authorize` with the RBAC resource, action and object of what they do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tugboat.kube import errors
+from tugboat.kube.client import Client
+from tugboat.server import auth, rbac
+from tugboat.server.problems import Problem, from_api_error
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class Settings:
+    """The server's state, kept on ``app.state.settings``."""
+
+    client: Client
+    secret_key: bytes
+    namespace: str
+    limiter: auth.LoginLimiter = field(default_factory=auth.LoginLimiter)
+    policy: rbac.Policy | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            self.policy = rbac.Policy(self.client, namespace=self.namespace)
+
+
+def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise Problem(400, f"request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise Problem(400, "request body must be a JSON object")
+    return body
+
+
+def token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(auth.TOKEN_COOKIE)
+
+
+async def authenticate(request: Request) -> dict[str, Any]:
+    """The claims of the caller's session or API key; :class:`Problem` 401 without a valid one."""
+    token = token_of(request)
+    if token is None:
+        raise Problem(401, "no session information")
+    state = settings(request)
+    try:
+        claims = await auth.authenticate(state.client, token, state.secret_key, namespace=state.namespace)
+    except auth.AuthError as exc:
+        raise Problem(401, str(exc)) from exc
+    request.state.claims = claims
+    return claims
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    problem = from_api_error(exc) if isinstance(exc, errors.ApiError) else exc
+    assert isinstance(problem, Problem)
+    return JSONResponse(problem.body(), status_code=problem.status)
+
+
+def guarded(handler: Handler, *, public: bool = False) -> Handler:
+    """``handler`` with the session check (unless ``public``) and errors turned into JSON answers."""
+
+    async def run(request: Request) -> Response:
+        try:
+            if not public:
+                await authenticate(request)
+            return await handler(request)
+        except (errors.ApiError, Problem) as exc:
+            return error_response(exc)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def username(request: Request) -> str:
+    return str(request.state.claims.get("sub") or "")
+
+
+def groups(request: Request) -> list[str]:
+    value = request.state.claims.get("groups")
+    return [str(group) for group in value] if isinstance(value, list) else []
+
+
+async def allowed(request: Request, resource: str, action: str, obj: str) -> bool:
+    """Whether the caller may do ``action`` on ``obj`` (e.g. ``"default/guestbook"``) of ``resource``."""
+    policy = settings(request).policy
+    assert policy is not None
+    return await policy.enforce(username(request), groups(request), resource, action, obj)
+
+
+async def authorize(request: Request, resource: str, action: str, obj: str) -> None:
+    """Refuse with 403 (Argo CD's "permission denied") unless :func:`allowed`."""
+    if not await allowed(request, resource, action, obj):
+        raise Problem(403, f"permission denied: {resource}, {action}, {obj}, sub: {username(request)}")

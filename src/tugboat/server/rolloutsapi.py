@@ -1,0 +1,77 @@
+"""The HTTP handlers of ``/api/v1/rollouts``: the Argo Rollouts dashboard's paths over ``rollouts``.
+
+Argo CD's RBAC has no Rollout resource, so Tugboat names one: resource ``rollouts``, object
+``<namespace>/<name>``, actions ``get`` and the name of each action (``promote``, ``abort``, …).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tugboat.server import context, rollouts
+from tugboat.server.problems import Problem
+
+
+async def _authorize(request: Request, action: str) -> tuple[str, str]:
+    params = request.path_params
+    namespace, name = params["namespace"], params.get("name", "*")
+    await context.authorize(request, "rollouts", action, f"{namespace}/{name}")
+    return namespace, name
+
+
+async def list_rollouts(request: Request) -> Response:
+    namespace = request.path_params["namespace"]
+    listed = await rollouts.list_infos(context.settings(request).client, namespace)
+    listed["rollouts"] = [
+        info
+        for info in listed.get("rollouts", [])
+        if await context.allowed(
+            request, "rollouts", "get", f"{namespace}/{info.get('objectMeta', {}).get('name', '')}"
+        )
+    ]
+    return JSONResponse(listed)
+
+
+async def get_rollout(request: Request) -> Response:
+    namespace, name = await _authorize(request, "get")
+    return JSONResponse(await rollouts.get_info(context.settings(request).client, namespace, name))
+
+
+async def promote_rollout(request: Request) -> Response:
+    namespace, name = await _authorize(request, "promote")
+    full = (await context.json_body(request)).get("full") is True
+    return JSONResponse(await rollouts.promote(context.settings(request).client, namespace, name, full=full))
+
+
+async def abort_rollout(request: Request) -> Response:
+    namespace, name = await _authorize(request, "abort")
+    return JSONResponse(await rollouts.abort(context.settings(request).client, namespace, name))
+
+
+async def retry_rollout(request: Request) -> Response:
+    namespace, name = await _authorize(request, "retry")
+    return JSONResponse(await rollouts.retry(context.settings(request).client, namespace, name))
+
+
+async def pause_rollout(request: Request) -> Response:
+    namespace, name = await _authorize(request, "pause")
+    paused = (await context.json_body(request)).get("paused", True)
+    if not isinstance(paused, bool):
+        raise Problem(400, "paused must be true or false")
+    client = context.settings(request).client
+    return JSONResponse(await rollouts.set_paused(client, namespace, name, paused=paused))
+
+
+def routes() -> list[BaseRoute]:
+    guarded = context.guarded
+    rollout = "/api/v1/rollouts/{namespace}/{name}"
+    return [
+        Route("/api/v1/rollouts/{namespace}/info", guarded(list_rollouts), methods=["GET"]),
+        Route(f"{rollout}/info", guarded(get_rollout), methods=["GET"]),
+        Route(f"{rollout}/promote", guarded(promote_rollout), methods=["PUT"]),
+        Route(f"{rollout}/abort", guarded(abort_rollout), methods=["PUT"]),
+        Route(f"{rollout}/retry", guarded(retry_rollout), methods=["PUT"]),
+        Route(f"{rollout}/pause", guarded(pause_rollout), methods=["PUT"]),
+    ]
