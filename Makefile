@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/gitops.py
 	$(BIN)/python bench/rollouts.py
 	$(BIN)/python bench/analysis.py
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

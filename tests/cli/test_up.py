@@ -1,33 +1,39 @@
 """``tugboat up`` from the CLI: the local cluster and the supervised controllers, their logs, surviving a
 killed controller, a clean stop that leaves no process behind, state kept across restarts, and the same
-controllers against an existing cluster (``--kubeconfig``).
+controllers against an existing cluster (``--kubeconfig``); the API server and UI companion answering,
+with a login by the initial admin password that ``up`` prints.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 import yaml
 
 from clusterproc import ClusterProcess
 
 CONTROLLERS = ("gitops-controller", "rollouts-controller")
+COMPANIONS = (*CONTROLLERS, "server")
 
 
-def children(pid: int) -> dict[str, int]:
-    """The controller processes ``pid`` runs, by name."""
+def children(pid: int, names: tuple[str, ...] = CONTROLLERS) -> dict[str, int]:
+    """The controller (or other companion) processes ``pid`` runs, by name."""
     ps = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True)
     found: dict[str, int] = {}
     for line in ps.stdout.splitlines():
         child, _, args = line.strip().partition(" ")
-        for name in CONTROLLERS:
+        for name in names:
             if f" {name} " in f" {args} ":
                 found[name] = int(child)
     return found
@@ -56,7 +62,15 @@ def wait(check: object, *, what: str, timeout: float = 60) -> object:
         time.sleep(0.2)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def start_up(state: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    if "--ui-port" not in extra:  # never the default 8080: tests run side by side
+        extra = (*extra, "--ui-port", str(free_port()))
     argv = [sys.executable, "-m", "tugboat.cli.main", "up", "--state-dir", str(state), *extra]
     return subprocess.Popen(argv, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -66,6 +80,18 @@ def cluster_of(state: Path, proc: subprocess.Popen[bytes], *, newer_than: float 
     wait(lambda: kubeconfig.exists() and kubeconfig.stat().st_mtime > newer_than, what="the kubeconfig")
     server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     return ClusterProcess(state, proc, url=server, kubeconfig=kubeconfig)
+
+
+def ui_ready(log: Path) -> tuple[str, str] | None:
+    """The UI's URL and the password ``up`` printed once the UI answered."""
+    found = re.search(r"UI ready: (http://\S+) \(user admin, password: (\S+)\)", log.read_text())
+    return (found.group(1), found.group(2)) if found else None
+
+
+def initial_password(cluster: ClusterProcess) -> str:
+    with cluster.client() as client:
+        secret = client.get("/api/v1/namespaces/argocd/secrets/argocd-initial-admin-secret").json()
+    return base64.b64decode(secret["data"]["password"]).decode()
 
 
 def served(cluster: ClusterProcess, path: str) -> bool:
@@ -96,6 +122,21 @@ def test_up_supervises_the_controllers_and_stops_cleanly(
         assert (state / "logs" / f"{name}.log").exists()
     assert "everything is running" in log.read_text()
 
+    # The API server and UI answer on --ui-port; `up` prints the initial password, which logs in.
+    ready = wait(lambda: ui_ready(log), what="the UI announced", timeout=60)
+    assert isinstance(ready, tuple)
+    url, password = ready
+    assert password == initial_password(cluster)
+    with httpx.Client(base_url=url, timeout=10) as ui:
+        assert ui.get("/healthz").status_code == 200
+        login = ui.post("/api/v1/session", json={"username": "admin", "password": password})
+        assert login.status_code == 200, login.text
+        userinfo = ui.get(
+            "/api/v1/session/userinfo", headers={"Authorization": f"Bearer {login.json()['token']}"}
+        )
+        assert userinfo.json()["username"] == "admin"
+    server_pid = children(proc.pid, COMPANIONS)["server"]
+
     # A killed controller is restarted (with back-off) and catches up.
     os.kill(running["rollouts-controller"], signal.SIGKILL)
     restarted = wait(
@@ -114,7 +155,7 @@ def test_up_supervises_the_controllers_and_stops_cleanly(
     # Ctrl-C stops everything: no controller is left behind.
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0, log.read_text()
-    for pid in restarted.values():
+    for pid in (*restarted.values(), server_pid):
         wait(lambda pid=pid: not alive(pid), what=f"process {pid} gone", timeout=10)
 
     # A second `up` on the same state directory finds the cluster's state.

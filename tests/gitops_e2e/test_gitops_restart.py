@@ -132,6 +132,8 @@ def test_tugboat_up_runs_the_controllers(tmp_path: Path) -> None:
             str(state),
             "--nodes",
             "1",
+            "--ui-port",
+            "0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

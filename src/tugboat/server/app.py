@@ -24,6 +24,7 @@ from tugboat.server import (
     rbac,
     rolloutsapi,
     serverinfo,
+    servermetrics,
     streams,
     ui,
     webhooks,
@@ -116,6 +117,7 @@ def create_app(
         *ui.routes(),  # last: it serves the single-page app for every other path
     ]
     app = Starlette(routes=routes)
+    servermetrics.instrument(app)
     app.state.settings = context.Settings(
         client, secret_key, namespace, limiter=limiter or auth.LoginLimiter(), policy=policy
     )

@@ -99,6 +99,7 @@ def guarded(handler: Handler, *, public: bool = False) -> Handler:
 
     run.__name__ = getattr(handler, "__name__", "handler")
     run.__doc__ = handler.__doc__
+    run.public = public  # type: ignore[attr-defined]  # read by the OpenAPI description
     return run
 
 
