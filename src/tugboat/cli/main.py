@@ -15,7 +15,17 @@ import typer
 from rich.console import Console
 
 from tugboat import __version__
-from tugboat.cli import analysiscmd, appcmd, democmd, gitopscmd, rolloutcmd, rolloutsctlcmd, servercmd, upcmd
+from tugboat.cli import (
+    analysiscmd,
+    appcmd,
+    democmd,
+    gitopscmd,
+    logincmd,
+    rolloutcmd,
+    rolloutsctlcmd,
+    servercmd,
+    upcmd,
+)
 from tugboat.localcluster import server
 from tugboat.localcluster.controllers.base import SimulationOptions
 
@@ -33,6 +43,7 @@ app.add_typer(rolloutcmd.rollout_cli, name="rollout")
 app.add_typer(analysiscmd.analysis_cli, name="analysis")
 app.command("demo")(democmd.demo)
 servercmd.register(app)
+logincmd.register(app)
 
 console = Console(stderr=True)
 
