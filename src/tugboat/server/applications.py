@@ -3,12 +3,17 @@
 Like Argo CD's API server, it asks the GitOps controller for work only through the Application object:
 a sync is a write of the top-level ``operation`` (refused while another one runs), a refresh is the
 ``argocd.argoproj.io/refresh`` annotation. Lists can be narrowed by project, label selector and name,
-and trimmed to the fields a client asks for, so a page of thousands of apps stays small.
+and trimmed to the fields a client asks for, so a page of thousands of apps stays small; long lists come in
+pages (``limit`` and an opaque ``continue`` token naming the last app of the page before, so a page is
+stable by name while apps come and go).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import base64
+import binascii
+import bisect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tugboat.gitops import crds
@@ -17,6 +22,10 @@ from tugboat.kube.client import Client, Obj
 from tugboat.server.problems import Problem
 
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+BACKGROUND_FINALIZER = "resources-finalizer.argocd.argoproj.io/background"
+FOREGROUND_FINALIZER = "resources-finalizer.argocd.argoproj.io/foreground"
+CASCADE_FINALIZERS = (RESOURCES_FINALIZER, BACKGROUND_FINALIZER, FOREGROUND_FINALIZER)
 REFRESH_MODES = ("normal", "hard")
 RUNNING_PHASES = ("Running", "Terminating")
 _WRITE_ATTEMPTS = 5
@@ -56,6 +65,48 @@ async def list_applications(
         apps = [app for app in apps if search in str(_field(app, "metadata", "name"))]
     apps.sort(key=lambda app: str(_field(app, "metadata", "name")))
     return {"metadata": {"resourceVersion": version}, "items": apps}
+
+
+def _encode_token(name: str) -> str:
+    return base64.urlsafe_b64encode(f"after:{name}".encode()).decode("ascii").rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise Problem(400, "invalid continue token") from exc
+    if not text.startswith("after:"):
+        raise Problem(400, "invalid continue token")
+    return text.removeprefix("after:")
+
+
+def parse_limit(value: str | None) -> int | None:
+    """The ``limit`` query value: ``None`` (no paging) when absent or 0."""
+    if not value:
+        return None
+    try:
+        limit = int(value)
+    except ValueError as exc:
+        raise Problem(400, f"invalid limit '{value}': must be a number") from exc
+    if limit < 0:
+        raise Problem(400, f"invalid limit '{value}': must not be negative")
+    return limit or None
+
+
+def paginate(items: Sequence[Obj], *, limit: int | None, token: str) -> tuple[list[Obj], str]:
+    """One page of ``items`` (sorted by name): those after the app ``token`` names, at most ``limit``,
+    and the token of the next page (empty on the last page)."""
+    after = _decode_token(token) if token else None
+    start = 0
+    if after is not None:
+        names = [str(_field(item, "metadata", "name")) for item in items]
+        start = bisect.bisect_right(names, after)
+    if limit is None:
+        return list(items[start:]), ""
+    page = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return page, _encode_token(str(_field(page[-1], "metadata", "name"))) if more and page else ""
 
 
 def _field_tree(paths: Iterable[str]) -> dict[str, Any]:
@@ -161,10 +212,20 @@ def operation_in_progress(app: Mapping[str, Any]) -> bool:
     return bool(app.get("operation")) or _field(app, "status", "operationState", "phase") in RUNNING_PHASES
 
 
-async def request_operation(client: Client, namespace: str, name: str, operation: Obj) -> Obj:
-    """Write ``operation`` unless one is in progress (check and write are one optimistic transaction)."""
+async def request_operation(
+    client: Client,
+    namespace: str,
+    name: str,
+    operation: Obj,
+    *,
+    check: Callable[[Mapping[str, Any]], None] | None = None,
+) -> Obj:
+    """Write ``operation`` unless one is in progress or ``check`` refuses the app as it is (check and
+    write are one optimistic transaction)."""
     for _ in range(_WRITE_ATTEMPTS):
         app = await get_application(client, namespace, name)
+        if check is not None:
+            check(app)
         if operation_in_progress(app):
             raise Problem(400, "another operation is already in progress")
         patch = {"metadata": {"resourceVersion": app["metadata"]["resourceVersion"]}, "operation": operation}
@@ -174,3 +235,122 @@ async def request_operation(client: Client, namespace: str, name: str, operation
             if not exc.conflict:
                 raise
     raise Problem(409, f"application '{namespace}/{name}' kept changing; try again")
+
+
+async def _patch_with_retry(
+    client: Client, namespace: str, name: str, build: Callable[[Obj], Obj | None]
+) -> Obj | None:
+    """Patch the app with what ``build`` makes of it as it is now (``None``: nothing to write), again
+    when it changed in between; :class:`Problem` 409 when it never stops changing."""
+    for _ in range(_WRITE_ATTEMPTS):
+        app = await get_application(client, namespace, name)
+        patch = build(app)
+        if patch is None:
+            return app
+        patch.setdefault("metadata", {})["resourceVersion"] = app["metadata"]["resourceVersion"]
+        try:
+            return await client.patch(crds.APPLICATION, name, patch, namespace=namespace)
+        except errors.ApiError as exc:
+            if not exc.conflict:
+                raise
+    raise Problem(409, f"application '{namespace}/{name}' kept changing; try again")
+
+
+# --------------------------------------------------------------------------------------------- rollback
+
+
+def is_automated(app: Mapping[str, Any]) -> bool:
+    """Whether automated sync is on (``automated: {}`` counts; ``enabled: false`` turns it off)."""
+    automated = _field(app, "spec", "syncPolicy", "automated")
+    return isinstance(automated, Mapping) and automated.get("enabled") is not False
+
+
+def refuse_automated(app: Mapping[str, Any]) -> None:
+    if is_automated(app):
+        raise Problem(400, "rollback cannot be initiated when auto-sync is enabled")
+
+
+def history_id(value: Any) -> int:
+    """A rollback's ``id`` (a JSON number, or a string as gRPC gateways send int64)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Problem(400, "id must be the id of a history entry")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise Problem(400, f"id must be the id of a history entry, not '{value}'") from exc
+
+
+def rollback_operation(app: Mapping[str, Any], body: Mapping[str, Any], *, username: str) -> Obj:
+    """The sync ``operation`` that goes back to the history entry ``body["id"]``: its revision(s) and
+    source(s), with ``prune`` and ``dryRun`` as asked."""
+    refuse_automated(app)
+    wanted = history_id(body.get("id"))
+    for entry in _field(app, "status", "history") or []:
+        if isinstance(entry, Mapping) and entry.get("id") == wanted:
+            break
+    else:
+        name = _field(app, "metadata", "name")
+        raise Problem(400, f"application {name} does not have deployment with id {wanted}")
+    sync: Obj = {key: entry[key] for key in ("revision", "source", "revisions", "sources") if entry.get(key)}
+    if body.get("prune") is True:
+        sync["prune"] = True
+    if body.get("dryRun") is True:
+        sync["dryRun"] = True
+    return {"sync": sync, "initiatedBy": {"username": username}}
+
+
+# ---------------------------------------------------------------------------------------------- delete
+
+
+def cascade_finalizer(policy: str) -> str:
+    """The finalizer that asks the controller to delete the app's resources with ``policy``: the plain
+    one for the default (foreground) deletion, the ``/background`` one for background deletion."""
+    wanted = policy.lower()
+    if wanted in ("", "foreground"):
+        return RESOURCES_FINALIZER
+    if wanted == "background":
+        return BACKGROUND_FINALIZER
+    raise Problem(400, f"invalid propagation policy: {policy}")
+
+
+def wanted_finalizers(current: Sequence[str], *, cascade: bool | None, policy: str) -> list[str]:
+    """The app's finalizers for a delete: unchanged when ``cascade`` is not given, the cascade finalizer
+    of ``policy`` instead of any other for a cascading delete, none of them otherwise."""
+    if cascade is None:
+        return list(current)
+    others = [f for f in current if f not in CASCADE_FINALIZERS]
+    return [*others, cascade_finalizer(policy)] if cascade else others
+
+
+async def delete_application(
+    client: Client, namespace: str, name: str, *, cascade: bool | None, policy: str
+) -> None:
+    """Delete the app; with ``cascade`` its resources finalizer is set first (the controller then deletes
+    the resources and lets the app go), without it every resources finalizer is removed first."""
+    if cascade is not True and policy:
+        cascade_finalizer(policy)  # still refuse a policy that names nothing
+
+    def finalizers(app: Obj) -> Obj | None:
+        current = list(_field(app, "metadata", "finalizers") or [])
+        wanted = wanted_finalizers(current, cascade=cascade, policy=policy)
+        return None if wanted == current else {"metadata": {"finalizers": wanted or None}}
+
+    await _patch_with_retry(client, namespace, name, finalizers)
+    await client.delete(crds.APPLICATION, name, namespace)
+
+
+# ------------------------------------------------------------------------------------------- terminate
+
+
+async def terminate_operation(client: Client, namespace: str, name: str) -> Obj:
+    """Ask the controller to stop the running operation: ``status.operationState.phase`` becomes
+    ``Terminating``, which the controller reads, stops the sync at and ends as Failed."""
+
+    def terminating(app: Obj) -> Obj | None:
+        if _field(app, "status", "operationState", "phase") != "Running":
+            raise Problem(400, "Unable to terminate operation. No operation is in progress")
+        return {"status": {"operationState": {"phase": "Terminating"}}}
+
+    patched = await _patch_with_retry(client, namespace, name, terminating)
+    assert patched is not None
+    return patched

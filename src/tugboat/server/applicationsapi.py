@@ -6,12 +6,23 @@ Each handler authorizes with Argo CD's RBAC names (resource ``applications``, ob
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tugboat.kube.client import Obj
-from tugboat.server import applications, context
+from tugboat.server import appcaches, applications, appmanaged, context
+from tugboat.server.problems import Problem
+
+
+class FastJSON(JSONResponse):
+    """A JSON answer encoded with orjson: a list of a thousand apps encodes about ten times faster."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def app_namespace(request: Request) -> str:
@@ -34,6 +45,16 @@ async def authorized_app(request: Request, action: str, *, namespace: str | None
     return app
 
 
+async def _visible(request: Request, apps: list[Obj]) -> list[Obj]:
+    """The apps the caller may ``get``: the policy is read once for the whole list (a thousand apps
+    would otherwise read the RBAC ConfigMap a thousand times)."""
+    policy = context.settings(request).policy
+    assert policy is not None
+    decider = await policy.current()
+    user, groups = context.username(request), context.groups(request)
+    return [app for app in apps if decider.enforce(user, groups, "applications", "get", rbac_object(app))]
+
+
 async def list_applications(request: Request) -> Response:
     query = request.query_params
     listed = await applications.list_applications(
@@ -43,13 +64,14 @@ async def list_applications(request: Request) -> Response:
         selector=query.get("selector", ""),
         search=query.get("search", ""),
     )
-    listed["items"] = [
-        app
-        for app in listed["items"]
-        if await context.allowed(request, "applications", "get", rbac_object(app))
-    ]
+    limit = applications.parse_limit(query.get("limit"))
+    visible = await _visible(request, listed["items"])
+    listed["items"], token = applications.paginate(visible, limit=limit, token=query.get("continue", ""))
     fields = applications.split_list(query.getlist("fields"))
-    return JSONResponse(applications.select_fields(listed, fields))
+    selected = applications.select_fields(listed, fields)
+    if token:  # kept whatever fields were asked for: without it a client cannot get the next page
+        selected["metadata"] = {**(selected.get("metadata") or {}), "continue": token}
+    return FastJSON(selected)
 
 
 async def get_application(request: Request) -> Response:
@@ -73,10 +95,76 @@ async def sync_application(request: Request) -> Response:
     return JSONResponse(app)
 
 
+async def revision_metadata(request: Request) -> Response:
+    app = await authorized_app(request, "get")
+    client = context.settings(request).client
+    index = request.query_params.get("sourceIndex") or "0"
+    if not index.isdigit():
+        raise Problem(400, f"invalid sourceIndex '{index}'")
+    found = await appmanaged.revision_metadata(
+        client, app, appcaches.of(request, client), request.path_params["revision"], source_index=int(index)
+    )
+    return JSONResponse(found)
+
+
+async def rollback(request: Request) -> Response:
+    body = await context.json_body(request)
+    namespace = str(body.get("appNamespace") or app_namespace(request))
+    app = await authorized_app(request, "sync", namespace=namespace)
+    operation = applications.rollback_operation(app, body, username=context.username(request))
+    written = await applications.request_operation(
+        context.settings(request).client,
+        namespace,
+        app["metadata"]["name"],
+        operation,
+        check=applications.refuse_automated,
+    )
+    return JSONResponse(written)
+
+
+def _cascade(value: str | None) -> bool | None:
+    if value in (None, ""):
+        return None
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise Problem(400, f"invalid cascade '{value}': use true or false")
+
+
+async def delete_application(request: Request) -> Response:
+    query = request.query_params
+    namespace = app_namespace(request)
+    app = await authorized_app(request, "delete", namespace=namespace)
+    await applications.delete_application(
+        context.settings(request).client,
+        namespace,
+        app["metadata"]["name"],
+        cascade=_cascade(query.get("cascade")),
+        policy=query.get("propagationPolicy", ""),
+    )
+    return JSONResponse({})
+
+
+async def terminate_operation(request: Request) -> Response:
+    namespace = app_namespace(request)
+    app = await authorized_app(request, "sync", namespace=namespace)
+    await applications.terminate_operation(
+        context.settings(request).client, namespace, app["metadata"]["name"]
+    )
+    return JSONResponse({})
+
+
 def routes() -> list[BaseRoute]:
     guarded = context.guarded
     return [
         Route("/api/v1/applications", guarded(list_applications), methods=["GET"]),
         Route("/api/v1/applications/{name}", guarded(get_application), methods=["GET"]),
+        Route("/api/v1/applications/{name}", guarded(delete_application), methods=["DELETE"]),
         Route("/api/v1/applications/{name}/sync", guarded(sync_application), methods=["POST"]),
+        Route("/api/v1/applications/{name}/rollback", guarded(rollback), methods=["POST"]),
+        Route("/api/v1/applications/{name}/operation", guarded(terminate_operation), methods=["DELETE"]),
+        Route(
+            "/api/v1/applications/{name}/revisions/{revision}/metadata",
+            guarded(revision_metadata),
+            methods=["GET"],
+        ),
     ]
