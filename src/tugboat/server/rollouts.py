@@ -4,25 +4,39 @@ Argo Rollouts has no write API of its own: its plugin and dashboard patch the Ro
 reacts. The actions here write the fields ``tugboat rollout …`` and ``kubectl argo rollouts …`` write
 (research/rollouts.md §1.9): promote, abort and retry merge-patch ``status`` through ``/status`` (falling
 back to one patch of the object where the CRD has no status subresource), pause and resume change
-``spec.paused`` and the pause conditions. The CLI's helpers live in ``tugboat.cli``, which the server may
-not import, so the few patches are written again here.
+``spec.paused`` and the pause conditions, restart sets ``spec.restartAt``, set-image and undo change the
+pod template (of the Rollout, or of the workload its ``workloadRef`` names). The CLI's helpers live in
+``tugboat.cli``, which the server may not import, so the few patches are written again here.
+
+``RolloutInfo`` is computed from plain lists of the namespace's objects (:class:`Related`), so the same
+function serves one-off requests (one list per kind) and the live streams (the caches of
+:mod:`tugboat.server.watchhub`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from tugboat.kube import errors, kinds
+from tugboat.gitops import crds as gitops_crds
+from tugboat.gitops import revert, tracking
+from tugboat.kube import errors, kinds, selectors
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import crds, phase
 from tugboat.server.problems import Problem
 
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+PODTEMPLATE = kinds.Kind("", "v1", "PodTemplate", "podtemplates")
+WORKLOAD_KINDS = {"Deployment": kinds.DEPLOYMENT, "ReplicaSet": kinds.REPLICASET, "PodTemplate": PODTEMPLATE}
+MEASUREMENTS_SHOWN = 10  # the last measurements of each metric an AnalysisRun's info carries
+_WRITE_ATTEMPTS = 5
 
 
-def _field(obj: Mapping[str, Any], *path: str) -> Any:
+def _field(obj: Any, *path: str) -> Any:
     value: Any = obj
     for key in path:
         if not isinstance(value, Mapping):
@@ -40,6 +54,15 @@ def _int(value: Any, default: int = 0) -> int:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _maps(obj: Any, *path: str) -> list[Mapping[str, Any]]:
+    return [item for item in _list(_field(obj, *path)) if isinstance(item, Mapping)]
+
+
+def _text(obj: Any, *path: str) -> str:
+    value = _field(obj, *path)
+    return value if isinstance(value, str) else ""
 
 
 def strategy(ro: Mapping[str, Any]) -> str:
@@ -83,21 +106,220 @@ def _object_meta(obj: Mapping[str, Any]) -> Obj:
 
 
 def _containers(template: Any) -> list[Obj]:
-    containers = _list(_field(template, "spec", "containers")) if isinstance(template, Mapping) else []
     return [
         {"name": str(c.get("name") or ""), "image": str(c.get("image") or "")}
-        for c in containers
-        if isinstance(c, Mapping)
+        for c in _maps(template, "spec", "containers")
     ]
 
 
-def _replicaset_info(rs: Mapping[str, Any], ro: Mapping[str, Any]) -> Obj:
-    pod_hash = str(_field(rs, "metadata", "labels", HASH_LABEL) or "")
+def _controlled_by(obj: Mapping[str, Any], uid: Any) -> bool:
+    return bool(uid) and any(
+        ref.get("uid") == uid and ref.get("controller") is True
+        for ref in _maps(obj, "metadata", "ownerReferences")
+    )
+
+
+def _owned_by(obj: Mapping[str, Any], uid: Any) -> bool:
+    return bool(uid) and any(ref.get("uid") == uid for ref in _maps(obj, "metadata", "ownerReferences"))
+
+
+# -------------------------------------------------------------------------------------------- pods
+
+
+def _terminated_reason(terminated: Mapping[str, Any]) -> str:
+    if terminated.get("reason"):
+        return str(terminated["reason"])
+    if _int(terminated.get("signal")):
+        return f"Signal:{_int(terminated.get('signal'))}"
+    return f"ExitCode:{_int(terminated.get('exitCode'))}"
+
+
+def _init_status(pod: Mapping[str, Any]) -> tuple[str | None, int]:
+    """The ``Init:…`` status while the Pod's init containers have not all finished, and their restarts."""
+    specs = _maps(pod, "spec", "initContainers")
+    sidecars = {_text(c, "name") for c in specs if c.get("restartPolicy") == "Always"}
+    restarts = 0
+    for index, container in enumerate(_maps(pod, "status", "initContainerStatuses")):
+        restarts += _int(container.get("restartCount"))
+        terminated = _field(container, "state", "terminated")
+        waiting = _text(container, "state", "waiting", "reason")
+        if isinstance(terminated, Mapping) and _int(terminated.get("exitCode")) == 0:
+            continue
+        if _text(container, "name") in sidecars and container.get("started") is True:
+            continue
+        if isinstance(terminated, Mapping):
+            return "Init:" + _terminated_reason(terminated), restarts
+        if waiting and waiting != "PodInitializing":
+            return f"Init:{waiting}", restarts
+        return f"Init:{index}/{len(specs)}", restarts
+    return None, restarts
+
+
+def pod_status(pod: Mapping[str, Any]) -> tuple[str, int, int]:
+    """``(status, ready containers, restarts)``: the STATUS, READY and RESTARTS of ``kubectl get pods``
+    (``Running``, ``Pending``, ``ContainerCreating``, ``CrashLoopBackOff``, ``Init:0/1``, …)."""
+    reason = _text(pod, "status", "reason") or _text(pod, "status", "phase") or "Pending"
+    initializing, restarts = _init_status(pod)
+    ready = 0
+    if initializing is not None:
+        reason = initializing
+    else:
+        restarts = 0
+        running = False
+        for container in reversed(_maps(pod, "status", "containerStatuses")):  # the first problem wins
+            restarts += _int(container.get("restartCount"))
+            waiting = _text(container, "state", "waiting", "reason")
+            terminated = _field(container, "state", "terminated")
+            if waiting:
+                reason = waiting
+            elif isinstance(terminated, Mapping):
+                reason = _terminated_reason(terminated)
+            elif container.get("ready") is True and isinstance(
+                _field(container, "state", "running"), Mapping
+            ):
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            reason = "Running"
+    if _field(pod, "metadata", "deletionTimestamp"):
+        reason = "Unknown" if _text(pod, "status", "reason") == "NodeLost" else "Terminating"
+    return reason, ready, restarts
+
+
+def pod_info(pod: Mapping[str, Any]) -> Obj:
+    status, ready, restarts = pod_status(pod)
+    total = len(_maps(pod, "spec", "containers"))
+    return {
+        "objectMeta": _object_meta(pod),
+        "status": status,
+        "ready": f"{ready}/{total}",
+        "restarts": restarts,
+    }
+
+
+# ------------------------------------------------------------------------------ analysis, experiments
+
+
+def _revision(obj: Mapping[str, Any], revisions_by_hash: Mapping[str, int]) -> int:
+    """The revision annotation; else the revision of the ReplicaSet whose hash the object is labelled with."""
+    if _text(obj, "metadata", "annotations", REVISION_ANNOTATION):
+        return _int(_field(obj, "metadata", "annotations", REVISION_ANNOTATION))
+    return revisions_by_hash.get(_text(obj, "metadata", "labels", HASH_LABEL), 0)
+
+
+def _measurement(measurement: Mapping[str, Any]) -> Obj:
+    keep = ("phase", "value", "startedAt", "finishedAt", "message")
+    return {key: measurement[key] for key in keep if key in measurement}
+
+
+def _metric(result: Mapping[str, Any]) -> Obj:
+    measurements = _maps(result, "measurements")
+    return {
+        "name": _text(result, "name"),
+        "phase": _text(result, "phase"),
+        "message": _text(result, "message"),
+        "count": _int(result.get("count")),
+        "successful": _int(result.get("successful")),
+        "failed": _int(result.get("failed")),
+        "inconclusive": _int(result.get("inconclusive")),
+        "error": _int(result.get("error")),
+        "consecutiveError": _int(result.get("consecutiveError")),
+        "measurements": [_measurement(m) for m in measurements[-MEASUREMENTS_SHOWN:]],
+    }
+
+
+def analysisrun_info(run: Mapping[str, Any], revisions_by_hash: Mapping[str, int]) -> Obj:
+    return {
+        "objectMeta": _object_meta(run),
+        "status": _text(run, "status", "phase") or "Pending",
+        "message": _text(run, "status", "message"),
+        "revision": _revision(run, revisions_by_hash),
+        "metrics": [_metric(result) for result in _maps(run, "status", "metricResults")],
+    }
+
+
+def experiment_info(exp: Mapping[str, Any], revisions_by_hash: Mapping[str, int]) -> Obj:
+    status = _text(exp, "status", "phase") or "Pending"
+    return {
+        "objectMeta": _object_meta(exp),
+        "name": _text(exp, "metadata", "name"),
+        "phase": status,
+        "status": status,
+        "message": _text(exp, "status", "message"),
+        "revision": _revision(exp, revisions_by_hash),
+    }
+
+
+def _newest_first(infos: Iterable[Obj]) -> list[Obj]:
+    """By revision, then creation time, then name, newest first."""
+    return sorted(
+        infos,
+        key=lambda i: (
+            _int(i.get("revision")),
+            str(_field(i, "objectMeta", "creationTimestamp") or ""),
+            str(_field(i, "objectMeta", "name") or ""),
+        ),
+        reverse=True,
+    )
+
+
+# ------------------------------------------------------------------------------------- application
+
+
+def managing_instance(obj: Mapping[str, Any], *, control_namespace: str) -> tuple[str, str] | None:
+    """``(namespace, name)`` of the Application whose tracking marks ``obj`` carries: the tracking-id
+    annotation (when it describes ``obj``), else the ``app.kubernetes.io/instance`` label."""
+    instance = tracking.instance_of(obj) or tracking.instance_of(obj, method=tracking.METHOD_LABEL)
+    if not instance:
+        return None
+    return tracking.split_instance_name(instance, control_namespace=control_namespace)
+
+
+def _revert_on_abort(app: Mapping[str, Any]) -> Obj | None:
+    for condition in _maps(app, "status", "conditions"):
+        if condition.get("type") == revert.CONDITION:
+            message = _text(condition, "message")
+            reverted = message.startswith("Reverted ")
+            return {"status": "Reverted" if reverted else "NotReverted", "message": message}
+    return None
+
+
+def application_link(app: Mapping[str, Any]) -> Obj:
+    return {
+        "name": _text(app, "metadata", "name"),
+        "namespace": _text(app, "metadata", "namespace"),
+        "project": _text(app, "spec", "project") or "default",
+        "syncStatus": _text(app, "status", "sync", "status") or "Unknown",
+        "healthStatus": _text(app, "status", "health", "status") or "Unknown",
+        "revertOnAbort": _revert_on_abort(app),
+    }
+
+
+# ------------------------------------------------------------------------------------------ info
+
+
+@dataclass(frozen=True)
+class Related:
+    """What a ``RolloutInfo`` is computed from besides the Rollout: the objects of its namespace (each
+    function keeps the Rollout's own) and the Applications of ``app_namespace``, the control namespace."""
+
+    replicasets: Sequence[Obj] = ()
+    pods: Sequence[Obj] = ()
+    analysisruns: Sequence[Obj] = ()
+    experiments: Sequence[Obj] = ()
+    applications: Sequence[Obj] = ()
+    app_namespace: str = ""
+
+
+def _replicaset_info(rs: Mapping[str, Any], ro: Mapping[str, Any], pods: Sequence[Obj]) -> Obj:
+    pod_hash = _text(rs, "metadata", "labels", HASH_LABEL)
     status = ro.get("status") if isinstance(ro.get("status"), Mapping) else {}
     assert isinstance(status, Mapping)
     stable = pod_hash == status.get("stableRS")
     current = pod_hash == status.get("currentPodHash")
     blue_green = _field(status, "blueGreen") or {}
+    uid = _field(rs, "metadata", "uid")
+    owned = sorted((p for p in pods if _controlled_by(p, uid)), key=lambda p: _text(p, "metadata", "name"))
     return {
         "objectMeta": _object_meta(rs),
         "revision": _int(_field(rs, "metadata", "annotations", REVISION_ANNOTATION)),
@@ -109,24 +331,38 @@ def _replicaset_info(rs: Mapping[str, Any], ro: Mapping[str, Any]) -> Obj:
         "available": _int(_field(rs, "status", "availableReplicas")),
         "template": pod_hash,
         "images": [c["image"] for c in _containers(_field(rs, "spec", "template"))],
+        "pods": [pod_info(p) for p in owned],
     }
 
 
-def rollout_info(ro: Mapping[str, Any], replicasets: list[Obj] | None = None) -> Obj:
-    """The dashboard's ``RolloutInfo`` of ``ro``; ``replicasets`` (the namespace's, filtered here to the
-    Rollout's own) fill ``replicaSets``, newest revision first."""
+def _application(ro: Mapping[str, Any], related: Related) -> Obj | None:
+    if not related.app_namespace:
+        return None
+    found = managing_instance(ro, control_namespace=related.app_namespace)
+    if found is None:
+        return None
+    namespace, name = found
+    for app in related.applications:
+        if _text(app, "metadata", "name") == name and _text(app, "metadata", "namespace") == namespace:
+            return application_link(app)
+    return None
+
+
+def rollout_info(
+    ro: Mapping[str, Any], replicasets: Sequence[Obj] | None = None, *, related: Related | None = None
+) -> Obj:
+    """The dashboard's ``RolloutInfo`` of ``ro`` from the objects of its namespace (``replicasets`` or
+    ``related.replicasets``, filtered here to the Rollout's own): ReplicaSets newest revision first with
+    their Pods, AnalysisRuns and Experiments newest first, and the Application that manages it."""
+    related = related or Related(replicasets=replicasets or ())
     status, message = phase.client_phase(ro)
     index, steps = _step_index(ro), _steps(ro)
     uid = _field(ro, "metadata", "uid")
-    owned = [
-        rs
-        for rs in replicasets or []
-        if any(
-            isinstance(ref, Mapping) and ref.get("uid") == uid and ref.get("controller") is True
-            for ref in _list(_field(rs, "metadata", "ownerReferences"))
-        )
-    ]
-    infos = sorted((_replicaset_info(rs, ro) for rs in owned), key=lambda rs: -_int(rs["revision"]))
+    owned = [rs for rs in related.replicasets if _controlled_by(rs, uid)]
+    by_hash = {_text(rs, "metadata", "labels", HASH_LABEL): _revision(rs, {}) for rs in owned}
+    infos = sorted(
+        (_replicaset_info(rs, ro, related.pods) for rs in owned), key=lambda rs: -_int(rs["revision"])
+    )
     weight = _set_weight(ro)
     return {
         "objectMeta": _object_meta(ro),
@@ -134,6 +370,7 @@ def rollout_info(ro: Mapping[str, Any], replicasets: list[Obj] | None = None) ->
         "message": message,
         "strategy": strategy(ro),
         "step": f"{index}/{len(steps)}" if index is not None else "",
+        "currentStepIndex": index,
         "setWeight": weight,
         "actualWeight": weight,
         "ready": _int(_field(ro, "status", "readyReplicas")),
@@ -146,7 +383,19 @@ def rollout_info(ro: Mapping[str, Any], replicasets: list[Obj] | None = None) ->
         "replicaSets": infos,
         "containers": _containers(_field(ro, "spec", "template")),
         "steps": steps,
+        "analysisRuns": _newest_first(
+            analysisrun_info(run, by_hash) for run in related.analysisruns if _owned_by(run, uid)
+        ),
+        "experiments": _newest_first(
+            experiment_info(exp, by_hash) for exp in related.experiments if _owned_by(exp, uid)
+        ),
+        "application": _application(ro, related),
     }
+
+
+def deleted_info(ro: Mapping[str, Any]) -> Obj:
+    """What the live streams send for a Rollout that was deleted: its metadata and ``deleted: true``."""
+    return {"objectMeta": _object_meta(ro), "deleted": True}
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -164,26 +413,47 @@ async def get_rollout(client: Client, namespace: str, name: str) -> Obj:
     return ro
 
 
-async def _replicasets(client: Client, namespace: str) -> list[Obj]:
-    found, _ = await client.list(kinds.REPLICASET, namespace, labels=HASH_LABEL)
+async def list_if_served(client: Client, kind: kinds.Kind, namespace: str, *, labels: str = "") -> list[Obj]:
+    """The objects of ``kind`` in ``namespace`` (none when the server does not serve the kind)."""
+    try:
+        found, _ = await client.list(kind, namespace, labels=labels)
+    except errors.ApiError as exc:
+        if exc.not_found:
+            return []
+        raise
     return found
 
 
-async def list_infos(client: Client, namespace: str) -> Obj:
+async def related_objects(client: Client, namespace: str, *, app_namespace: str = "") -> Related:
+    """One list per kind: the ReplicaSets and Pods of Rollouts, AnalysisRuns and Experiments of
+    ``namespace``, and the Applications of ``app_namespace`` (when given)."""
+    return Related(
+        replicasets=await list_if_served(client, kinds.REPLICASET, namespace, labels=HASH_LABEL),
+        pods=await list_if_served(client, kinds.POD, namespace, labels=HASH_LABEL),
+        analysisruns=await list_if_served(client, crds.ANALYSISRUN, namespace),
+        experiments=await list_if_served(client, crds.EXPERIMENT, namespace),
+        applications=(
+            await list_if_served(client, gitops_crds.APPLICATION, app_namespace) if app_namespace else []
+        ),
+        app_namespace=app_namespace,
+    )
+
+
+async def list_infos(client: Client, namespace: str, *, app_namespace: str = "") -> Obj:
     try:
         found, _ = await client.list(crds.ROLLOUT, namespace)
     except errors.ApiError as exc:
         if exc.not_found:
             raise Problem(404, f"the server has no Rollout API ({exc.message})") from exc
         raise
-    replicasets = await _replicasets(client, namespace)
+    related = await related_objects(client, namespace, app_namespace=app_namespace) if found else Related()
     found.sort(key=lambda ro: str(_field(ro, "metadata", "name")))
-    return {"rollouts": [rollout_info(ro, replicasets) for ro in found]}
+    return {"rollouts": [rollout_info(ro, related=related) for ro in found]}
 
 
-async def get_info(client: Client, namespace: str, name: str) -> Obj:
+async def get_info(client: Client, namespace: str, name: str, *, app_namespace: str = "") -> Obj:
     ro = await get_rollout(client, namespace, name)
-    return rollout_info(ro, await _replicasets(client, namespace))
+    return rollout_info(ro, related=await related_objects(client, namespace, app_namespace=app_namespace))
 
 
 # ------------------------------------------------------------------------------------------ actions
@@ -283,3 +553,116 @@ async def set_paused(client: Client, namespace: str, name: str, *, paused: bool)
     return await write(
         client, namespace, name, status_patch=status_patch, spec_patch=spec_patch, unified_patch=unified
     )
+
+
+def restart_time(now: datetime.datetime) -> str:
+    """``spec.restartAt`` for a restart now: RFC 3339 in UTC, whole seconds (as the plugin writes it)."""
+    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def restart(client: Client, namespace: str, name: str, *, now: datetime.datetime | None = None) -> Obj:
+    """Ask the controller to restart the Rollout's Pods: ``spec.restartAt`` = now."""
+    moment = restart_time(now or datetime.datetime.now(datetime.UTC))
+    return await write(client, namespace, name, status_patch=None, spec_patch={"spec": {"restartAt": moment}})
+
+
+def with_image(obj: Mapping[str, Any], container: str, image: str) -> Obj:
+    """A copy of ``obj`` (with a pod template at ``spec.template``) whose container named ``container``
+    (``*``: every container) among init, app and ephemeral containers runs ``image``; 404 if none has
+    that name."""
+    updated: Obj = copy.deepcopy(dict(obj))
+    pod_spec = _field(updated, "spec", "template", "spec")
+    found = False
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for entry in _list(pod_spec.get(key) if isinstance(pod_spec, dict) else None):
+            if isinstance(entry, dict) and (container == "*" or entry.get("name") == container):
+                entry["image"] = image
+                found = True
+    if not found:
+        raise Problem(404, f'unable to find container named "{container}"')
+    return updated
+
+
+async def _workload(client: Client, ro: Mapping[str, Any]) -> tuple[kinds.Kind, Obj]:
+    """The object holding the Rollout's pod template: the Rollout, or the workload of its ``workloadRef``."""
+    ref = _field(ro, "spec", "workloadRef")
+    if not isinstance(ref, Mapping):
+        return crds.ROLLOUT, dict(ro)
+    kind = WORKLOAD_KINDS.get(_text(ref, "kind"))
+    if kind is None:
+        raise Problem(400, f"workload of type {_text(ref, 'kind') or '(none)'} is not supported")
+    namespace, name = _text(ro, "metadata", "namespace"), _text(ref, "name")
+    workload = await client.get_or_none(kind, name, namespace)
+    if workload is None:
+        raise Problem(404, f'{kind.plural}.{kind.group or "core"} "{name}" not found')
+    return kind, workload
+
+
+async def set_image(client: Client, namespace: str, name: str, *, container: str, image: str) -> Obj:
+    """Set the image of ``container`` (``*``: all) in the Rollout's pod template (or its workload's);
+    replaced with the object's resourceVersion, so a concurrent write is retried on the new object."""
+    if not image.strip():
+        raise Problem(400, "image must not be empty")
+    for attempt in range(_WRITE_ATTEMPTS):
+        kind, obj = await _workload(client, await get_rollout(client, namespace, name))
+        try:
+            await client.replace(kind, with_image(obj, container, image))
+        except errors.ApiError as exc:
+            if exc.conflict and attempt < _WRITE_ATTEMPTS - 1:
+                continue
+            raise
+        break
+    return await get_rollout(client, namespace, name)
+
+
+def _without_hash(template: Any) -> Obj:
+    """A copy of a ReplicaSet's pod template without the ``rollouts-pod-template-hash`` label."""
+    copied: Obj = copy.deepcopy(dict(template)) if isinstance(template, Mapping) else {}
+    labels = _field(copied, "metadata", "labels")
+    if isinstance(labels, dict):
+        labels.pop(HASH_LABEL, None)
+        if not labels:
+            del copied["metadata"]["labels"]
+    return copied
+
+
+def revision_replicaset(replicasets: Sequence[Obj], revision: int, name: str) -> Obj:
+    """The ReplicaSet of ``revision``, or with 0 the one of the revision before the newest; 404 if none."""
+    ranked = sorted(replicasets, key=lambda rs: _revision(rs, {}), reverse=True)
+    if revision > 0:
+        for rs in ranked:
+            if _revision(rs, {}) == revision:
+                return rs
+        raise Problem(404, f"unable to find specified revision {revision} in history")
+    if len(ranked) < 2:
+        raise Problem(404, f'no revision found for rollout "{name}"')
+    return ranked[1]
+
+
+async def _owned_replicasets(client: Client, ro: Mapping[str, Any]) -> list[Obj]:
+    selector = _field(ro, "spec", "selector")
+    labels = selectors.selector_string(selector) if isinstance(selector, Mapping) else ""
+    found, _ = await client.list(kinds.REPLICASET, _text(ro, "metadata", "namespace"), labels=labels)
+    uid = _field(ro, "metadata", "uid")
+    return [rs for rs in found if _controlled_by(rs, uid)]
+
+
+async def undo(client: Client, namespace: str, name: str, *, revision: int) -> Obj:
+    """Roll back like ``kubectl argo rollouts undo --to-revision``: copy the pod template of that
+    revision's ReplicaSet (0: the previous revision) into the Rollout or its workload. Nothing is written
+    when the template is already that one."""
+    if revision < 0:
+        raise Problem(400, "revision must be 0 (the previous one) or a revision number")
+    ro = await get_rollout(client, namespace, name)
+    rs = revision_replicaset(await _owned_replicasets(client, ro), revision, name)
+    template = _without_hash(_field(rs, "spec", "template"))
+    kind, workload = await _workload(client, ro)
+    path = "/template" if kind is PODTEMPLATE else "/spec/template"
+    current = _field(workload, *[part for part in path.split("/") if part])
+    if isinstance(current, Mapping) and _without_hash(current) == template:
+        return ro
+    patch = [{"op": "replace", "path": path, "value": template}]
+    await client.patch(
+        kind, _text(workload, "metadata", "name"), patch, namespace=namespace, patch_type="json"
+    )
+    return await get_rollout(client, namespace, name)

@@ -1,7 +1,9 @@
 """The HTTP handlers of ``/api/v1/rollouts``: the Argo Rollouts dashboard's paths over ``rollouts``.
 
 Argo CD's RBAC has no Rollout resource, so Tugboat names one: resource ``rollouts``, object
-``<namespace>/<name>``, actions ``get`` and the name of each action (``promote``, ``abort``, …).
+``<namespace>/<name>``, actions ``get`` and the name of each action (``promote``, ``abort``, ``undo``,
+``restart``; setting an image is ``update``). The live ``…/info/watch`` streams are in
+:mod:`tugboat.server.streams`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ async def _authorize(request: Request, action: str) -> tuple[str, str]:
 
 async def list_rollouts(request: Request) -> Response:
     namespace = request.path_params["namespace"]
-    listed = await rollouts.list_infos(context.settings(request).client, namespace)
+    state = context.settings(request)
+    listed = await rollouts.list_infos(state.client, namespace, app_namespace=state.namespace)
     listed["rollouts"] = [
         info
         for info in listed.get("rollouts", [])
@@ -36,7 +39,8 @@ async def list_rollouts(request: Request) -> Response:
 
 async def get_rollout(request: Request) -> Response:
     namespace, name = await _authorize(request, "get")
-    return JSONResponse(await rollouts.get_info(context.settings(request).client, namespace, name))
+    state = context.settings(request)
+    return JSONResponse(await rollouts.get_info(state.client, namespace, name, app_namespace=state.namespace))
 
 
 async def promote_rollout(request: Request) -> Response:
@@ -64,6 +68,29 @@ async def pause_rollout(request: Request) -> Response:
     return JSONResponse(await rollouts.set_paused(client, namespace, name, paused=paused))
 
 
+async def undo_rollout(request: Request) -> Response:
+    namespace, name = await _authorize(request, "undo")
+    try:
+        revision = int(request.path_params["revision"])
+    except ValueError:
+        raise Problem(400, f"revision must be a number, not '{request.path_params['revision']}'") from None
+    client = context.settings(request).client
+    return JSONResponse(await rollouts.undo(client, namespace, name, revision=revision))
+
+
+async def restart_rollout(request: Request) -> Response:
+    namespace, name = await _authorize(request, "restart")
+    return JSONResponse(await rollouts.restart(context.settings(request).client, namespace, name))
+
+
+async def set_image(request: Request) -> Response:
+    """``PUT …/set/{container}/{image}``: the image may contain ``/`` (``registry/repo:tag``)."""
+    namespace, name = await _authorize(request, "update")
+    container, image = request.path_params["container"], request.path_params["image"]
+    client = context.settings(request).client
+    return JSONResponse(await rollouts.set_image(client, namespace, name, container=container, image=image))
+
+
 def routes() -> list[BaseRoute]:
     guarded = context.guarded
     rollout = "/api/v1/rollouts/{namespace}/{name}"
@@ -74,4 +101,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{rollout}/abort", guarded(abort_rollout), methods=["PUT"]),
         Route(f"{rollout}/retry", guarded(retry_rollout), methods=["PUT"]),
         Route(f"{rollout}/pause", guarded(pause_rollout), methods=["PUT"]),
+        Route(f"{rollout}/undo/{{revision}}", guarded(undo_rollout), methods=["PUT"]),
+        Route(f"{rollout}/restart", guarded(restart_rollout), methods=["PUT"]),
+        Route(f"{rollout}/set/{{container}}/{{image:path}}", guarded(set_image), methods=["PUT"]),
     ]
