@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -251,12 +250,6 @@ async def test_policy_follows_the_configmap_without_restart(client: Client, name
         {"policy.default": "role:readonly", "policy.csv": "g, alice, role:admin"},
     )
     assert await policy.enforce("alice", [], "applications", "sync", "default/app")
-
-    # Warm decisions cost one small GET each.
-    started = time.perf_counter()
-    for _ in range(20):
-        await policy.enforce("alice", ["g1", "g2"], "applications", "sync", "default/app")
-    assert (time.perf_counter() - started) / 20 < 0.005
 
 
 async def test_malformed_policy_leaves_only_admin(

@@ -97,6 +97,11 @@ class Informer:
 
     # ---------------------------------------------------------------------------------------- reads
 
+    @property
+    def resource_version(self) -> str:
+        """The resourceVersion the cache is at (of the last list or watch event); empty before the first."""
+        return self._rv
+
     def get(self, name: str, namespace: str | None = None) -> Obj | None:
         return self.cache.get(f"{namespace}/{name}" if namespace and self.kind.namespaced else name)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tugboat.gitops import crds
-from tugboat.kube import errors
+from tugboat.kube import errors, selectors
 from tugboat.kube.client import Client, Obj
 from tugboat.server.problems import Problem
 
@@ -45,25 +45,46 @@ def split_list(values: Iterable[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-async def list_applications(
-    client: Client, namespace: str, *, projects: Sequence[str], selector: str, search: str
-) -> dict[str, Any]:
-    """``{"metadata", "items"}`` of the Applications in ``namespace`` that pass every filter given."""
+def _select_labels(apps: list[Obj], selector: str) -> list[Obj]:
+    if not selector:
+        return apps
     try:
-        apps, version = await client.list(crds.APPLICATION, namespace, labels=selector)
-    except errors.ApiError as exc:
-        if exc.code == 400:
-            raise Problem(400, f"invalid selector '{selector}': {exc.message}") from exc
-        if exc.not_found:
-            raise Problem(
-                404, "the cluster has no Application API (are the Argo CD CRDs installed?)"
-            ) from exc
-        raise
+        parsed = selectors.parse_labels(selector)
+    except selectors.SelectorError as exc:
+        raise Problem(400, f"invalid selector '{selector}': {exc}") from exc
+    return [app for app in apps if parsed.matches(_field(app, "metadata", "labels"))]
+
+
+async def list_applications(
+    client: Client,
+    namespace: str,
+    *,
+    projects: Sequence[str],
+    selector: str,
+    search: str,
+    cached: tuple[list[Obj], str] | None = None,
+) -> dict[str, Any]:
+    """``{"metadata", "items"}`` of the Applications in ``namespace`` that pass every filter given: from
+    ``cached`` (the server's watch of them, and its resourceVersion) when given, else listed from the
+    cluster."""
+    if cached is not None:
+        apps, version = _select_labels(cached[0], selector), cached[1]
+    else:
+        try:
+            apps, version = await client.list(crds.APPLICATION, namespace, labels=selector)
+        except errors.ApiError as exc:
+            if exc.code == 400:
+                raise Problem(400, f"invalid selector '{selector}': {exc.message}") from exc
+            if exc.not_found:
+                raise Problem(
+                    404, "the cluster has no Application API (are the Argo CD CRDs installed?)"
+                ) from exc
+            raise
     if projects:
         apps = [app for app in apps if _field(app, "spec", "project") in projects]
     if search:
         apps = [app for app in apps if search in str(_field(app, "metadata", "name"))]
-    apps.sort(key=lambda app: str(_field(app, "metadata", "name")))
+    apps = sorted(apps, key=lambda app: str(_field(app, "metadata", "name")))
     return {"metadata": {"resourceVersion": version}, "items": apps}
 
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tugboat.kube.client import Obj
-from tugboat.server import appcaches, applications, appmanaged, context
+from tugboat.server import appcaches, appindex, applications, appmanaged, context
 from tugboat.server.problems import Problem
 
 
@@ -46,23 +46,25 @@ async def authorized_app(request: Request, action: str, *, namespace: str | None
 
 
 async def _visible(request: Request, apps: list[Obj]) -> list[Obj]:
-    """The apps the caller may ``get``: the policy is read once for the whole list (a thousand apps
-    would otherwise read the RBAC ConfigMap a thousand times)."""
-    policy = context.settings(request).policy
-    assert policy is not None
-    decider = await policy.current()
+    """The apps the caller may ``get``."""
+    decide = await context.decider(request)
     user, groups = context.username(request), context.groups(request)
-    return [app for app in apps if decider.enforce(user, groups, "applications", "get", rbac_object(app))]
+    return [app for app in apps if decide.enforce(user, groups, "applications", "get", rbac_object(app))]
 
 
 async def list_applications(request: Request) -> Response:
     query = request.query_params
+    state, namespace = context.settings(request), app_namespace(request)
+    cached = None
+    if namespace == state.namespace:
+        cached = await appindex.of(request.app.state, state.client, namespace).apps()
     listed = await applications.list_applications(
-        context.settings(request).client,
-        app_namespace(request),
+        state.client,
+        namespace,
         projects=applications.split_list([*query.getlist("projects"), *query.getlist("project")]),
         selector=query.get("selector", ""),
         search=query.get("search", ""),
+        cached=cached,
     )
     limit = applications.parse_limit(query.get("limit"))
     visible = await _visible(request, listed["items"])
