@@ -324,3 +324,16 @@ async def test_promote_skips_running_step_without_pause(client: Client, namespac
         assert response.status_code == 200
     live = await client.get(rollout_crds.ROLLOUT, "api", namespace)
     assert live["status"]["currentStepIndex"] == 1 and live["spec"]["paused"] is False
+
+
+async def test_unreachable_cluster_answers_503() -> None:
+    async with Client.for_url("http://127.0.0.1:9", field_manager="test-api") as unreachable:
+        key = b"k" * 32
+        app = server_app.create_app(unreachable, secret_key=key, namespace="argocd")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tugboat") as api:
+            token = auth.issue_token("admin", key)
+            response = await api.get("/api/v1/applications", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 503
+            assert response.json()["code"] == 14
+            assert "not reachable" in response.json()["message"]

@@ -10,6 +10,7 @@ Handlers then call :func:`authorize` with the RBAC resource, action and object o
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from tugboat.server import auth, rbac
 from tugboat.server.problems import Problem, from_api_error
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,6 +99,9 @@ def guarded(handler: Handler, *, public: bool = False) -> Handler:
             return await handler(request)
         except (errors.ApiError, Problem) as exc:
             return error_response(exc)
+        except errors.ConnectionFailed as exc:
+            log.warning("%s %s: the cluster did not answer: %s", request.method, request.url.path, exc)
+            return error_response(Problem(503, "the Kubernetes API server is not reachable; try again"))
 
     run.__name__ = getattr(handler, "__name__", "handler")
     run.__doc__ = handler.__doc__
