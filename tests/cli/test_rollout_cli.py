@@ -29,7 +29,7 @@ from clusterproc import ClusterProcess
 from tugboat.cli import rolloutcmd
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
-from tugboat.rollouts import crds
+from tugboat.rollouts import actions, crds
 
 runner = CliRunner()
 HASH = "rollouts-pod-template-hash"
@@ -275,14 +275,14 @@ def test_status_writes_fall_back_to_the_object_without_a_status_subresource(
 
     async def promote() -> None:
         async with Client.from_kubeconfig(kube.kubeconfig, field_manager="test") as client:
-            await rolloutcmd.write_status(
+            await actions.write_status(
                 client,
-                legacy,
                 namespace,
                 "old",
                 status_patch={"status": {"pauseConditions": None}},
                 spec_patch={"spec": {"paused": False}},
                 unified_patch={"spec": {"paused": False}, "status": {"promoteFull": True}},
+                kind=legacy,
             )
 
     asyncio.run(promote())

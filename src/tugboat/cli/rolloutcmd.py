@@ -3,10 +3,10 @@
 Argo Rollouts has no API of its own: its kubectl plugin changes a Rollout by patching it through the
 Kubernetes API, and the controller reacts to what it finds (research/rollouts.md §1.9, §2.7). These
 commands write exactly the fields the plugin writes, in the same places, so either CLI drives either
-controller: promote, abort and retry are merge patches of ``status`` through the ``/status``
-subresource (falling back to the main resource on 404, for controllers whose CRD has no status
-subresource); pause, restart, set-image and undo change the spec. ``get``, ``list`` and ``status`` read
-objects and show them with :mod:`tugboat.cli.rolloutview`, using the client-side phase of §2.3.
+controller; the writes themselves (promote, abort, retry, pause, resume, restart, set-image, undo) are
+:mod:`tugboat.rollouts.actions`, shared with the API server, and this module words their outcome and
+their errors. ``get``, ``list`` and ``status`` read objects and show them with
+:mod:`tugboat.cli.rolloutview`, using the client-side phase of §2.3.
 
 Kubeconfig lookup, one-line errors and plain-or-rich output are shared with ``tugboat app``
 (:mod:`tugboat.cli.appcmd`).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import datetime
 import enum
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -30,21 +29,17 @@ from rich.live import Live
 from rich.text import Text
 
 from tugboat.cli import appcmd, appview, rolloutview
-from tugboat.kube import errors, informers, kinds, selectors
+from tugboat.kube import errors, informers, kinds
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import crds, defaults, validation
+from tugboat.rollouts import actions, crds, defaults, validation
 
-# Defined here rather than imported from tugboat.rollouts.crds, which is being written at the same time.
 ROLLOUT = crds.ROLLOUT
-PODTEMPLATE = kinds.Kind("", "v1", "PodTemplate", "podtemplates")
-WORKLOAD_KINDS = {"Deployment": kinds.DEPLOYMENT, "ReplicaSet": kinds.REPLICASET, "PodTemplate": PODTEMPLATE}
 
 DEFAULT_NAMESPACE = "default"
 _CHILD_LABELS = rolloutview.HASH_LABEL  # ReplicaSets and Pods of Rollouts carry this label
 _REDRAW_MIN_SECONDS = 0.2  # get --watch redraws at most this often ...
 _REDRAW_MAX_SECONDS = 1.0  # ... and at least this often on a terminal (ages move on)
 _SYNC_TIMEOUT = 30.0
-_WRITE_ATTEMPTS = 5
 
 rollout_cli = typer.Typer(
     cls=appcmd._Group,
@@ -87,48 +82,34 @@ def _qualified(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
+def _cli_error(exc: actions.ActionError) -> appcmd.CliError:
+    """An action's failure in the CLI's words: ``<kind> 'ns/name' not found`` for a missing object."""
+    if isinstance(exc, actions.NotFound) and exc.kind is not None:
+        if not exc.served:
+            return appcmd.CliError(f"the server has no {exc.kind} API ({exc.detail})")
+        return appcmd.CliError(f"{exc.kind.kind.lower()} '{_qualified(exc.namespace, exc.name)}' not found")
+    return appcmd.CliError(exc.message)
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """Report an action's failure as a one-line CLI error."""
+    try:
+        yield
+    except actions.ActionError as exc:
+        raise _cli_error(exc) from None
+
+
 @contextlib.contextmanager
 def _not_found_as(kind: kinds.Kind, namespace: str, name: str) -> Iterator[None]:
     """Report a missing object as ``<kind> 'ns/name' not found`` (and a missing API as such)."""
-    try:
+    with _reported(), actions.not_found_as(kind, namespace, name):
         yield
-    except errors.ApiError as exc:
-        if not exc.not_found:
-            raise
-        details = exc.status.get("details")
-        if isinstance(details, Mapping) and details.get("name"):
-            raise appcmd.CliError(f"{kind.kind.lower()} '{_qualified(namespace, name)}' not found") from None
-        raise appcmd.CliError(f"the server has no {kind} API ({exc.message or exc.reason})") from None
 
 
 async def _get_rollout(client: Client, namespace: str, name: str) -> Obj:
-    with _not_found_as(ROLLOUT, namespace, name):
-        return await client.get(ROLLOUT, name, namespace)
-
-
-async def write_status(
-    client: Client,
-    kind: kinds.Kind,
-    namespace: str,
-    name: str,
-    *,
-    status_patch: Obj | None,
-    spec_patch: Obj | None = None,
-    unified_patch: Obj | None = None,
-) -> None:
-    """Merge-patch ``status_patch`` through ``/status``, then ``spec_patch`` into the object, the way the
-    upstream plugin does. Where the status subresource does not exist (404), the object is patched once
-    with ``unified_patch`` (spec and status together) instead, and ``spec_patch`` is not sent."""
-    with _not_found_as(kind, namespace, name):
-        if status_patch is not None:
-            try:
-                await client.patch(kind, name, status_patch, namespace=namespace, subresource="status")
-            except errors.ApiError as exc:
-                if not exc.not_found:
-                    raise
-                spec_patch = unified_patch if unified_patch is not None else status_patch
-        if spec_patch is not None:
-            await client.patch(kind, name, spec_patch, namespace=namespace)
+    with _reported():
+        return await actions.get_rollout(client, namespace, name)
 
 
 def _each(
@@ -432,51 +413,6 @@ def status(
 # --------------------------------------------------------------------------------------- promote
 
 
-def _advanced_step(ro: Obj) -> int | None:
-    """The canary step index after the current one (capped at the number of steps), or ``None`` without
-    canary steps."""
-    _, index = rolloutview.current_step(ro)
-    if index is None:
-        return None
-    return min(index + 1, len(rolloutview.canary_steps(ro)))
-
-
-def _inconclusive_step_analysis(ro: Obj) -> bool:
-    run = appview.text(ro, "status", "canary", "currentStepAnalysisRunStatus", "status")
-    return rolloutview.strategy(ro) == "Canary" and run == "Inconclusive"
-
-
-def promote_patches(ro: Obj, *, full: bool) -> tuple[Obj | None, Obj | None, Obj]:
-    """``(spec patch, status patch, unified patch)`` that promote ``ro`` as ``kubectl argo rollouts
-    promote [--full]`` does (research/rollouts.md §1.9); ``None`` where nothing is to be written."""
-    paused = appview.field(ro, "spec", "paused") is True
-    spec_patch: Obj | None = {"spec": {"paused": False}} if paused else None
-    status_patch: Obj | None = None
-    if full:
-        if appview.text(ro, "status", "currentPodHash") != appview.text(ro, "status", "stableRS"):
-            status_patch = {"status": {"promoteFull": True}}
-        return spec_patch, status_patch, {"spec": {"paused": False}, "status": {"promoteFull": True}}
-    unified: Obj = {"spec": {"paused": False}, "status": {"pauseConditions": None}}
-    has_pauses = bool(appview.items(ro, "status", "pauseConditions"))
-    next_step = _advanced_step(ro)
-    controller_pause = appview.field(ro, "status", "controllerPause") is True
-    if _inconclusive_step_analysis(ro) and has_pauses and controller_pause:
-        if next_step is not None:
-            status_patch = {
-                "status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": next_step}
-            }
-    elif has_pauses:
-        status_patch = {"status": {"pauseConditions": None}}
-    elif rolloutview.strategy(ro) == "Canary" and next_step is not None:
-        # Nothing pauses the rollout: skip the running step (an analysis or experiment), never both.
-        status_patch = {"status": {"pauseConditions": None, "currentStepIndex": next_step}}
-        unified = {
-            "spec": {"paused": False},
-            "status": {"pauseConditions": None, "currentStepIndex": next_step},
-        }
-    return spec_patch, status_patch, unified
-
-
 @rollout_cli.command("promote")
 def promote(
     name: NameArg,
@@ -489,17 +425,8 @@ def promote(
     """Promote a Rollout paused at a canary step or before a blue-green switch (or skip the running step)."""
 
     async def work(client: Client) -> int:
-        ro = await _get_rollout(client, namespace, name)
-        spec_patch, status_patch, unified = promote_patches(ro, full=full)
-        await write_status(
-            client,
-            ROLLOUT,
-            namespace,
-            name,
-            status_patch=status_patch,
-            spec_patch=spec_patch,
-            unified_patch=unified,
-        )
+        with _reported():
+            await actions.promote(client, namespace, name, full=full)
         typer.echo(f"rollout '{name}' {'fully promoted' if full else 'promoted'}")
         return 0
 
@@ -516,7 +443,8 @@ def abort(
     """Abort Rollouts: go back to the stable ReplicaSet (the spec keeps the new version)."""
 
     async def one(client: Client, name: str) -> None:
-        await write_status(client, ROLLOUT, namespace, name, status_patch={"status": {"abort": True}})
+        with _reported():
+            await actions.abort(client, namespace, name)
         typer.echo(f"rollout '{name}' aborted")
 
     appcmd._run(kubeconfig, _each(names, one))
@@ -529,7 +457,8 @@ def retry(
     """Retry aborted Rollouts (clear the abort; the update starts again)."""
 
     async def one(client: Client, name: str) -> None:
-        await write_status(client, ROLLOUT, namespace, name, status_patch={"status": {"abort": False}})
+        with _reported():
+            await actions.retry(client, namespace, name)
         typer.echo(f"rollout '{name}' retried")
 
     appcmd._run(kubeconfig, _each(names, one))
@@ -542,24 +471,11 @@ def pause(
     """Pause Rollouts (spec.paused=true)."""
 
     async def one(client: Client, name: str) -> None:
-        with _not_found_as(ROLLOUT, namespace, name):
-            await client.patch(ROLLOUT, name, {"spec": {"paused": True}}, namespace=namespace)
+        with _reported():
+            await actions.pause(client, namespace, name)
         typer.echo(f"rollout '{name}' paused")
 
     appcmd._run(kubeconfig, _each(names, one))
-
-
-def resume_patches(ro: Obj) -> tuple[Obj | None, Obj | None, Obj]:
-    """``(spec patch, status patch, unified patch)`` that resume ``ro`` like Argo CD's ``resume`` action:
-    clear the pause conditions, and ``spec.paused`` if it is set."""
-    paused = appview.field(ro, "spec", "paused") is True
-    spec_patch: Obj | None = {"spec": {"paused": False}} if paused else None
-    pauses = bool(appview.items(ro, "status", "pauseConditions"))
-    status_patch: Obj | None = {"status": {"pauseConditions": None}} if pauses else None
-    unified: Obj = {"status": {"pauseConditions": None}}
-    if paused:
-        unified["spec"] = {"paused": False}
-    return spec_patch, status_patch, unified
 
 
 @rollout_cli.command("resume")
@@ -569,32 +485,14 @@ def resume(
     """Resume paused Rollouts (clear status.pauseConditions and spec.paused)."""
 
     async def one(client: Client, name: str) -> None:
-        ro = await _get_rollout(client, namespace, name)
-        spec_patch, status_patch, unified = resume_patches(ro)
-        if spec_patch is None and status_patch is None:
-            typer.echo(f"rollout '{name}' is not paused")
-            return
-        await write_status(
-            client,
-            ROLLOUT,
-            namespace,
-            name,
-            status_patch=status_patch,
-            spec_patch=spec_patch,
-            unified_patch=unified,
-        )
-        typer.echo(f"rollout '{name}' resumed")
+        with _reported():
+            resumed = await actions.resume(client, namespace, name)
+        typer.echo(f"rollout '{name}' {'resumed' if resumed else 'is not paused'}")
 
     appcmd._run(kubeconfig, _each(names, one))
 
 
 # --------------------------------------------------------------------------------------- restart
-
-
-def restart_time(now: datetime.datetime, delay_seconds: float) -> str:
-    """``spec.restartAt``: RFC 3339 in UTC, whole seconds."""
-    moment = now.astimezone(datetime.UTC) + datetime.timedelta(seconds=delay_seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @rollout_cli.command("restart")
@@ -609,9 +507,8 @@ def restart(
         delay = parse_duration(in_, "--in") if in_ else 0.0
 
     async def work(client: Client) -> int:
-        patch = {"spec": {"restartAt": restart_time(_now(), delay)}}
-        with _not_found_as(ROLLOUT, namespace, name):
-            await client.patch(ROLLOUT, name, patch, namespace=namespace)
+        with _reported():
+            await actions.restart(client, namespace, name, at=_now() + datetime.timedelta(seconds=delay))
         typer.echo(f"rollout '{name}' restarts in {in_ or '0s'}")
         return 0
 
@@ -621,43 +518,11 @@ def restart(
 # ------------------------------------------------------------------------------------- set-image
 
 
-def set_image(obj: Obj, container: str, image: str) -> Obj:
-    """A copy of ``obj`` (a Rollout or a Deployment) with the image of the named container (``*``: every
-    container) replaced among ``initContainers``, ``containers`` and ``ephemeralContainers``."""
-    updated = copy.deepcopy(obj)
-    pod_spec = appview.field(updated, "spec", "template", "spec")
-    found = False
-    for key in ("initContainers", "containers", "ephemeralContainers"):
-        entries = pod_spec.get(key) if isinstance(pod_spec, dict) else None
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and (container == "*" or entry.get("name") == container):
-                entry["image"] = image
-                found = True
-    if not found:
-        raise appcmd.CliError(f'unable to find container named "{container}"')
-    return updated
-
-
 def _container_image(value: str) -> tuple[str, str]:
     container, sep, image = value.partition("=")
     if not sep or not container or not image or "=" in image:
         raise appcmd.CliError(f"expected CONTAINER=IMAGE, got '{value}'")
     return container, image
-
-
-async def _image_target(client: Client, namespace: str, name: str) -> tuple[kinds.Kind, Obj]:
-    """The object whose pod template holds the images: the Rollout, or the Deployment of its workloadRef."""
-    ro = await _get_rollout(client, namespace, name)
-    ref = appview.field(ro, "spec", "workloadRef")
-    if not isinstance(ref, Mapping):
-        return ROLLOUT, ro
-    ref_name = ref.get("name")
-    if not isinstance(ref_name, str) or not ref_name:
-        raise appcmd.CliError(
-            f"rollout '{_qualified(namespace, name)}': spec.workloadRef.name is not a string"
-        )
-    with _not_found_as(kinds.DEPLOYMENT, namespace, ref_name):
-        return kinds.DEPLOYMENT, await client.get(kinds.DEPLOYMENT, ref_name, namespace)
 
 
 @rollout_cli.command("set-image")
@@ -669,106 +534,20 @@ def set_image_cmd(
     namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     kubeconfig: appcmd.KubeconfigOpt = None,
 ) -> None:
-    """Set a container image of the Rollout (or of its workloadRef Deployment)."""
+    """Set a container image of the Rollout (or of its workloadRef workload)."""
     with appcmd._reporting():
         container, image = _container_image(container_image)
 
     async def work(client: Client) -> int:
-        for attempt in range(_WRITE_ATTEMPTS):
-            kind, obj = await _image_target(client, namespace, name)
-            try:
-                await client.replace(kind, set_image(obj, container, image))
-            except errors.ApiError as exc:
-                if exc.conflict and attempt < _WRITE_ATTEMPTS - 1:
-                    continue
-                raise
-            typer.echo(f'{kind.kind.lower()} "{rolloutview.name_of(obj)}" image updated')
-            return 0
-        return 1  # not reached: the last attempt returns or raises
+        with _reported():
+            kind, obj = await actions.set_image(client, namespace, name, container=container, image=image)
+        typer.echo(f'{kind.kind.lower()} "{rolloutview.name_of(obj)}" image updated')
+        return 0
 
     appcmd._run(kubeconfig, work)
 
 
 # ------------------------------------------------------------------------------------------- undo
-
-
-def derivative(wanted: Any, actual: Any) -> bool:
-    """Whether ``actual`` has everything ``wanted`` sets (empty and missing values in ``wanted`` are not
-    compared): the semantic comparison ``undo`` uses to skip a rollback to the current template."""
-    if wanted is None:
-        return True
-    if isinstance(wanted, Mapping):
-        if not wanted:
-            return True
-        if not isinstance(actual, Mapping) or len(wanted) > len(actual):
-            return False
-        return all(key in actual and derivative(value, actual[key]) for key, value in wanted.items())
-    if isinstance(wanted, list):
-        if not wanted:
-            return True
-        if not isinstance(actual, list) or len(wanted) > len(actual):
-            return False
-        return all(derivative(w, a) for w, a in zip(wanted, actual, strict=False))
-    if isinstance(wanted, str):
-        return wanted == "" or wanted == actual
-    if isinstance(wanted, bool) or isinstance(actual, bool):
-        return wanted is actual
-    return bool(type(wanted) in (int, float) and type(actual) in (int, float) and wanted == actual)
-
-
-def _without_hash(template: Any) -> Obj:
-    """A copy of a pod template without the ``rollouts-pod-template-hash`` label."""
-    copied: Obj = copy.deepcopy(template) if isinstance(template, dict) else {}
-    labels = appview.field(copied, "metadata", "labels")
-    if isinstance(labels, dict):
-        labels.pop(rolloutview.HASH_LABEL, None)
-        if not labels:
-            del copied["metadata"]["labels"]
-    return copied
-
-
-def _controlled_by(obj: Obj, owner: Obj) -> bool:
-    uid = appview.text(owner, "metadata", "uid")
-    return any(
-        ref.get("controller") is True and appview.text(ref, "uid") == uid
-        for ref in appview.items(obj, "metadata", "ownerReferences")
-    )
-
-
-def revision_replicaset(replicasets: Sequence[Obj], to_revision: int, rollout_name: str) -> tuple[Obj, int]:
-    """The ReplicaSet of revision ``to_revision`` (0: the one before the latest) and its revision."""
-    ranked = sorted(replicasets, key=rolloutview.revision_of, reverse=True)
-    if to_revision > 0:
-        for rs in ranked:
-            if rolloutview.revision_of(rs) == to_revision:
-                return rs, to_revision
-        raise appcmd.CliError(f"unable to find specified revision {to_revision} in history")
-    if len(ranked) < 2:
-        raise appcmd.CliError(f'no revision found for rollout "{rollout_name}"')
-    return ranked[1], rolloutview.revision_of(ranked[1])
-
-
-async def _owned_replicasets(client: Client, ro: Obj) -> list[Obj]:
-    selector = appview.field(ro, "spec", "selector")
-    labels = selectors.selector_string(selector) if isinstance(selector, Mapping) else ""
-    found, _ = await client.list(kinds.REPLICASET, appview.text(ro, "metadata", "namespace"), labels=labels)
-    return [rs for rs in found if _controlled_by(rs, ro)]
-
-
-async def _patch_template(client: Client, ro: Obj, template: Obj) -> None:
-    """Replace the pod template of the Rollout, or of the workload its ``workloadRef`` names."""
-    namespace, name = appview.text(ro, "metadata", "namespace"), rolloutview.name_of(ro)
-    ref = appview.field(ro, "spec", "workloadRef")
-    kind, target, path = ROLLOUT, name, "/spec/template"
-    if isinstance(ref, Mapping):
-        kind_name = appview.text(ref, "kind")
-        if kind_name not in WORKLOAD_KINDS:
-            raise appcmd.CliError(f"workload of type {kind_name or '(none)'} is not supported")
-        kind, target = WORKLOAD_KINDS[kind_name], appview.text(ref, "name")
-        path = "/template" if kind is PODTEMPLATE else path
-    patch = [{"op": "replace", "path": path, "value": template}]
-    with _not_found_as(kind, namespace, target):
-        await client.patch(kind, target, patch, namespace=namespace, patch_type="json")
 
 
 @rollout_cli.command("undo")
@@ -784,15 +563,12 @@ def undo(
     """Roll back to an earlier revision: copy its ReplicaSet's pod template into the Rollout."""
 
     async def work(client: Client) -> int:
-        ro = await _get_rollout(client, namespace, name)
-        rs, revision = revision_replicaset(await _owned_replicasets(client, ro), to_revision, name)
-        current = appview.field(ro, "spec", "template")
-        target = _without_hash(appview.field(rs, "spec", "template"))
-        if isinstance(current, Mapping) and derivative(_without_hash(current), target):
+        with _reported():
+            revision, written = await actions.undo(client, namespace, name, revision=to_revision)
+        if written:
+            typer.echo(f"rollout '{name}' undo")
+        else:
             typer.echo(f"skipped rollback (current template already matches revision {revision})")
-            return 0
-        await _patch_template(client, ro, target)
-        typer.echo(f"rollout '{name}' undo")
         return 0
 
     appcmd._run(kubeconfig, work)

@@ -24,6 +24,7 @@ from typing import Any
 from rich.text import Text
 
 from tugboat.cli import appview
+from tugboat.kube import podstatus
 from tugboat.localcluster import tables
 from tugboat.rollouts import phase as rollout_phase
 from tugboat.rollouts import replicasets as rsutil
@@ -388,65 +389,6 @@ def replicaset_roles(ro: Obj, rs: Obj) -> frozenset[str]:
     return frozenset(roles)
 
 
-def pod_status(pod: Obj) -> tuple[str, int, int]:
-    """``(status, ready containers, restarts)`` of a Pod, the way ``kubectl get pods`` words its STATUS."""
-    reason = appview.text(pod, "status", "reason") or appview.text(pod, "status", "phase")
-    init_specs = appview.items(pod, "spec", "initContainers")
-    sidecars = {appview.text(c, "name") for c in init_specs if c.get("restartPolicy") == "Always"}
-    restarts = 0
-    initializing = False
-    init_statuses = appview.items(pod, "status", "initContainerStatuses")
-    for index, container in enumerate(init_statuses):
-        restarts += _int(container.get("restartCount"))
-        terminated = appview.field(container, "state", "terminated")
-        waiting_reason = appview.text(container, "state", "waiting", "reason")
-        if isinstance(terminated, Mapping) and _int(terminated.get("exitCode")) == 0:
-            continue
-        if isinstance(terminated, Mapping):
-            reason = "Init:" + _terminated_reason(terminated)
-            initializing = True
-        elif appview.text(container, "name") in sidecars and container.get("started") is True:
-            if container.get("ready") is True:
-                continue
-        elif waiting_reason and waiting_reason != "PodInitializing":
-            reason = f"Init:{waiting_reason}"
-            initializing = True
-        else:
-            reason = f"Init:{index}/{len(init_specs)}"
-            initializing = True
-        break
-    ready = 0
-    if not initializing:
-        restarts = 0
-        running = False
-        for container in reversed(appview.items(pod, "status", "containerStatuses")):
-            restarts += _int(container.get("restartCount"))
-            waiting_reason = appview.text(container, "state", "waiting", "reason")
-            terminated = appview.field(container, "state", "terminated")
-            if waiting_reason:
-                reason = waiting_reason
-            elif isinstance(terminated, Mapping):
-                reason = appview.text(terminated, "reason") or _terminated_reason(terminated)
-            elif container.get("ready") is True and isinstance(
-                appview.field(container, "state", "running"), Mapping
-            ):
-                running = True
-                ready += 1
-        if reason == "Completed" and running:
-            reason = "Running"
-    if appview.field(pod, "metadata", "deletionTimestamp"):
-        reason = "Unknown" if appview.text(pod, "status", "reason") == "NodeLost" else "Terminating"
-    return reason, ready, restarts
-
-
-def _terminated_reason(terminated: Mapping[str, Any]) -> str:
-    if terminated.get("reason"):
-        return str(terminated["reason"])
-    if _int(terminated.get("signal")):
-        return f"Signal:{_int(terminated.get('signal'))}"
-    return f"ExitCode:{_int(terminated.get('exitCode'))}"
-
-
 def pod_icon(status: str) -> str:
     if status.startswith("Init:"):
         return ICON_PROGRESSING
@@ -458,14 +400,14 @@ def pod_icon(status: str) -> str:
 
 
 def pod_info(pod: Obj) -> PodInfo:
-    status, ready, restarts = pod_status(pod)
-    total = len(appview.items(pod, "spec", "containers"))
+    """A Pod row, with kubectl's STATUS, READY and RESTARTS (:mod:`tugboat.kube.podstatus`)."""
+    status = podstatus.summarize(pod)
     return PodInfo(
         name=name_of(pod),
-        status=status,
-        icon=pod_icon(status),
-        ready=f"{ready}/{total}",
-        restarts=restarts,
+        status=status.reason,
+        icon=pod_icon(status.reason),
+        ready=status.ready_text,
+        restarts=status.restarts,
         created=appview.text(pod, "metadata", "creationTimestamp"),
     )
 

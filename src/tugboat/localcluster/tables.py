@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tugboat.kube import jsonpath
+from tugboat.kube import jsonpath, podstatus
 from tugboat.kube.errors import JSONPathError
 
 __all__ = [
@@ -231,12 +231,6 @@ def _rfc3339(value: Any) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
-    if candidate is None:
-        return current
-    return candidate if current is None or candidate > current else current
-
-
 # --------------------------------------------------------------------------------------------------------
 # Shared formatters
 
@@ -312,110 +306,6 @@ def _age_only(obj: Obj, now: datetime) -> str:
 # Pods
 
 
-@dataclass
-class _PodSummary:
-    """What the READY, STATUS and RESTARTS cells are computed from."""
-
-    reason: str
-    total: int
-    ready: int = 0
-    restarts: int = 0
-    last_restart: datetime | None = None
-    sidecar_restarts: int = 0
-    sidecar_last_restart: datetime | None = None
-    init_specs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-def _is_sidecar(container: Mapping[str, Any] | None) -> bool:
-    """A restartable init container (``restartPolicy: Always``) runs alongside the app containers."""
-    return container is not None and container.get("restartPolicy") == "Always"
-
-
-def _last_finished(status: Mapping[str, Any]) -> datetime | None:
-    return _parse_time(_get(status, "lastState", "terminated", "finishedAt"))
-
-
-def _terminated_reason(terminated: Mapping[str, Any]) -> str:
-    reason = _str(terminated.get("reason"))
-    if reason:
-        return reason
-    signal = _int(terminated.get("signal"))
-    return f"Signal:{signal}" if signal else f"ExitCode:{_int(terminated.get('exitCode'))}"
-
-
-def _scan_init_containers(summary: _PodSummary, status: Mapping[str, Any], init_count: int) -> bool:
-    """Account for init containers; returns True (and sets ``Init:...``) while initialisation is pending."""
-    for index, container in enumerate(_dicts(status, "initContainerStatuses")):
-        restarts = _int(container.get("restartCount"))
-        finished = _last_finished(container)
-        summary.restarts += restarts
-        summary.last_restart = _later(summary.last_restart, finished)
-        sidecar = _is_sidecar(summary.init_specs.get(_str(container.get("name"))))
-        if sidecar:
-            summary.sidecar_restarts += restarts
-            summary.sidecar_last_restart = _later(summary.sidecar_last_restart, finished)
-        terminated = _get(container, "state", "terminated")
-        waiting = _map(container, "state", "waiting")
-        if isinstance(terminated, Mapping) and _int(terminated.get("exitCode")) == 0:
-            continue
-        if sidecar and container.get("started") is True:
-            summary.ready += 1 if container.get("ready") is True else 0
-            continue
-        if isinstance(terminated, Mapping):
-            summary.reason = "Init:" + _terminated_reason(terminated)
-        elif _str(waiting.get("reason")) not in ("", "PodInitializing"):
-            summary.reason = "Init:" + _str(waiting.get("reason"))
-        else:
-            summary.reason = f"Init:{index}/{init_count}"
-        return True
-    return False
-
-
-def _scan_containers(summary: _PodSummary, status: Mapping[str, Any]) -> None:
-    """Account for app containers; the first container (in spec order) with a problem names the STATUS."""
-    summary.restarts = summary.sidecar_restarts
-    summary.last_restart = summary.sidecar_last_restart
-    has_running = False
-    for container in reversed(_dicts(status, "containerStatuses")):
-        summary.restarts += _int(container.get("restartCount"))
-        summary.last_restart = _later(summary.last_restart, _last_finished(container))
-        waiting = _map(container, "state", "waiting")
-        terminated = _get(container, "state", "terminated")
-        if _str(waiting.get("reason")):
-            summary.reason = _str(waiting.get("reason"))
-        elif isinstance(terminated, Mapping):
-            summary.reason = _terminated_reason(terminated)
-        elif container.get("ready") is True and isinstance(_get(container, "state", "running"), Mapping):
-            has_running = True
-            summary.ready += 1
-    if summary.reason == "Completed" and has_running:
-        ready = _condition_true(_dicts(status, "conditions"), "Ready")
-        summary.reason = "Running" if ready else "NotReady"
-
-
-def _pod_summary(pod: Obj) -> _PodSummary:
-    spec, status = _map(pod, "spec"), _map(pod, "status")
-    phase = _str(status.get("phase"))
-    init_specs = _dicts(spec, "initContainers")
-    summary = _PodSummary(
-        reason=_str(status.get("reason")) or phase,
-        total=len(_dicts(spec, "containers")) + sum(1 for c in init_specs if _is_sidecar(c)),
-        init_specs={_str(c.get("name")): c for c in init_specs},
-    )
-    for condition in _dicts(status, "conditions"):
-        if condition.get("type") == "PodScheduled" and condition.get("reason") == "SchedulingGated":
-            summary.reason = "SchedulingGated"
-    initializing = _scan_init_containers(summary, status, len(init_specs))
-    if not initializing or _condition_true(_dicts(status, "conditions"), "Initialized"):
-        _scan_containers(summary, status)
-    if _get(pod, "metadata", "deletionTimestamp"):
-        if status.get("reason") == "NodeLost":
-            summary.reason = "Unknown"
-        elif phase not in ("Succeeded", "Failed"):
-            summary.reason = "Terminating"
-    return summary
-
-
 def _readiness_gates(pod: Obj) -> str:
     gates = _dicts(pod, "spec", "readinessGates")
     if not gates:
@@ -445,14 +335,14 @@ def _pod_ip(status: Mapping[str, Any]) -> str:
     ],
 )
 def _pod_row(pod: Obj, now: datetime) -> list[Any]:
-    summary = _pod_summary(pod)
+    summary = podstatus.summarize(pod)
     restarts = str(summary.restarts)
     if summary.restarts and summary.last_restart is not None:
         restarts = f"{summary.restarts} ({_elapsed(summary.last_restart, now)} ago)"
     status = _map(pod, "status")
     return [
         _name(pod),
-        f"{summary.ready}/{summary.total}",
+        summary.ready_text,
         summary.reason,
         restarts,
         _age_only(pod, now),

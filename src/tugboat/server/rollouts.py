@@ -1,12 +1,10 @@
 """The Rollouts part of the API, in the shapes of the Argo Rollouts dashboard's API.
 
 Argo Rollouts has no write API of its own: its plugin and dashboard patch the Rollout and the controller
-reacts. The actions here write the fields ``tugboat rollout …`` and ``kubectl argo rollouts …`` write
-(research/rollouts.md §1.9): promote, abort and retry merge-patch ``status`` through ``/status`` (falling
-back to one patch of the object where the CRD has no status subresource), pause and resume change
-``spec.paused`` and the pause conditions, restart sets ``spec.restartAt``, set-image and undo change the
-pod template (of the Rollout, or of the workload its ``workloadRef`` names). The CLI's helpers live in
-``tugboat.cli``, which the server may not import, so the few patches are written again here.
+reacts. The actions here are those of ``tugboat rollout …`` (:mod:`tugboat.rollouts.actions`, which
+writes the fields ``kubectl argo rollouts …`` writes); this module answers with the Rollout as it is
+afterwards, and turns their failures into 404 and 400 answers. Pods are described with kubectl's
+STATUS/READY/RESTARTS (:mod:`tugboat.kube.podstatus`).
 
 ``RolloutInfo`` is computed from plain lists of the namespace's objects (:class:`Related`), so the same
 function serves one-off requests (one list per kind) and the live streams (the caches of
@@ -15,25 +13,22 @@ function serves one-off requests (one list per kind) and the live streams (the c
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tugboat.gitops import crds as gitops_crds
 from tugboat.gitops import revert, tracking
-from tugboat.kube import errors, kinds, selectors
+from tugboat.kube import errors, kinds, podstatus
 from tugboat.kube.client import Client, Obj
-from tugboat.rollouts import crds, phase
+from tugboat.rollouts import actions, crds, phase
 from tugboat.server.problems import Problem
 
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
-PODTEMPLATE = kinds.Kind("", "v1", "PodTemplate", "podtemplates")
-WORKLOAD_KINDS = {"Deployment": kinds.DEPLOYMENT, "ReplicaSet": kinds.REPLICASET, "PodTemplate": PODTEMPLATE}
 MEASUREMENTS_SHOWN = 10  # the last measurements of each metric an AnalysisRun's info carries
-_WRITE_ATTEMPTS = 5
 
 
 def _field(obj: Any, *path: str) -> Any:
@@ -126,74 +121,15 @@ def _owned_by(obj: Mapping[str, Any], uid: Any) -> bool:
 # -------------------------------------------------------------------------------------------- pods
 
 
-def _terminated_reason(terminated: Mapping[str, Any]) -> str:
-    if terminated.get("reason"):
-        return str(terminated["reason"])
-    if _int(terminated.get("signal")):
-        return f"Signal:{_int(terminated.get('signal'))}"
-    return f"ExitCode:{_int(terminated.get('exitCode'))}"
-
-
-def _init_status(pod: Mapping[str, Any]) -> tuple[str | None, int]:
-    """The ``Init:…`` status while the Pod's init containers have not all finished, and their restarts."""
-    specs = _maps(pod, "spec", "initContainers")
-    sidecars = {_text(c, "name") for c in specs if c.get("restartPolicy") == "Always"}
-    restarts = 0
-    for index, container in enumerate(_maps(pod, "status", "initContainerStatuses")):
-        restarts += _int(container.get("restartCount"))
-        terminated = _field(container, "state", "terminated")
-        waiting = _text(container, "state", "waiting", "reason")
-        if isinstance(terminated, Mapping) and _int(terminated.get("exitCode")) == 0:
-            continue
-        if _text(container, "name") in sidecars and container.get("started") is True:
-            continue
-        if isinstance(terminated, Mapping):
-            return "Init:" + _terminated_reason(terminated), restarts
-        if waiting and waiting != "PodInitializing":
-            return f"Init:{waiting}", restarts
-        return f"Init:{index}/{len(specs)}", restarts
-    return None, restarts
-
-
-def pod_status(pod: Mapping[str, Any]) -> tuple[str, int, int]:
-    """``(status, ready containers, restarts)``: the STATUS, READY and RESTARTS of ``kubectl get pods``
-    (``Running``, ``Pending``, ``ContainerCreating``, ``CrashLoopBackOff``, ``Init:0/1``, …)."""
-    reason = _text(pod, "status", "reason") or _text(pod, "status", "phase") or "Pending"
-    initializing, restarts = _init_status(pod)
-    ready = 0
-    if initializing is not None:
-        reason = initializing
-    else:
-        restarts = 0
-        running = False
-        for container in reversed(_maps(pod, "status", "containerStatuses")):  # the first problem wins
-            restarts += _int(container.get("restartCount"))
-            waiting = _text(container, "state", "waiting", "reason")
-            terminated = _field(container, "state", "terminated")
-            if waiting:
-                reason = waiting
-            elif isinstance(terminated, Mapping):
-                reason = _terminated_reason(terminated)
-            elif container.get("ready") is True and isinstance(
-                _field(container, "state", "running"), Mapping
-            ):
-                running = True
-                ready += 1
-        if reason == "Completed" and running:
-            reason = "Running"
-    if _field(pod, "metadata", "deletionTimestamp"):
-        reason = "Unknown" if _text(pod, "status", "reason") == "NodeLost" else "Terminating"
-    return reason, ready, restarts
-
-
 def pod_info(pod: Mapping[str, Any]) -> Obj:
-    status, ready, restarts = pod_status(pod)
-    total = len(_maps(pod, "spec", "containers"))
+    """A Pod with the STATUS (``Pending`` before it has one), READY and RESTARTS ``kubectl get pods``
+    shows."""
+    status = podstatus.summarize(pod)
     return {
         "objectMeta": _object_meta(pod),
-        "status": status,
-        "ready": f"{ready}/{total}",
-        "restarts": restarts,
+        "status": status.reason or "Pending",
+        "ready": status.ready_text,
+        "restarts": status.restarts,
     }
 
 
@@ -459,210 +395,61 @@ async def get_info(client: Client, namespace: str, name: str, *, app_namespace: 
 # ------------------------------------------------------------------------------------------ actions
 
 
-def promote_patches(ro: Mapping[str, Any], *, full: bool) -> tuple[Obj | None, Obj | None, Obj]:
-    """``(spec patch, status patch, unified patch)`` that promote ``ro`` as ``promote [--full]`` does;
-    ``None`` where nothing is to be written."""
-    paused = _field(ro, "spec", "paused") is True
-    spec_patch: Obj | None = {"spec": {"paused": False}} if paused else None
-    if full:
-        status_patch: Obj | None = None
-        if _field(ro, "status", "currentPodHash") != _field(ro, "status", "stableRS"):
-            status_patch = {"status": {"promoteFull": True}}
-        return spec_patch, status_patch, {"spec": {"paused": False}, "status": {"promoteFull": True}}
-    index = _step_index(ro)
-    next_step = None if index is None else min(index + 1, len(_steps(ro)))
-    has_pauses = bool(_list(_field(ro, "status", "pauseConditions")))
-    inconclusive = (
-        strategy(ro) == "Canary"
-        and _field(ro, "status", "canary", "currentStepAnalysisRunStatus", "status") == "Inconclusive"
-    )
-    unified: Obj = {"spec": {"paused": False}, "status": {"pauseConditions": None}}
-    status_patch = None
-    if inconclusive and has_pauses and _field(ro, "status", "controllerPause") is True:
-        if next_step is not None:
-            status_patch = {
-                "status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": next_step}
-            }
-    elif has_pauses:
-        status_patch = {"status": {"pauseConditions": None}}
-    elif next_step is not None:  # nothing pauses the canary: skip the running step
-        status_patch = {"status": {"pauseConditions": None, "currentStepIndex": next_step}}
-        unified = {
-            "spec": {"paused": False},
-            "status": {"pauseConditions": None, "currentStepIndex": next_step},
-        }
-    return spec_patch, status_patch, unified
-
-
-def resume_patches(ro: Mapping[str, Any]) -> tuple[Obj | None, Obj | None, Obj]:
-    """Patches that clear the pause conditions and ``spec.paused`` (where set)."""
-    paused = _field(ro, "spec", "paused") is True
-    spec_patch: Obj | None = {"spec": {"paused": False}} if paused else None
-    pauses = bool(_list(_field(ro, "status", "pauseConditions")))
-    status_patch: Obj | None = {"status": {"pauseConditions": None}} if pauses else None
-    unified: Obj = {"status": {"pauseConditions": None}}
-    if paused:
-        unified["spec"] = {"paused": False}
-    return spec_patch, status_patch, unified
-
-
-async def write(
-    client: Client,
-    namespace: str,
-    name: str,
-    *,
-    status_patch: Obj | None,
-    spec_patch: Obj | None = None,
-    unified_patch: Obj | None = None,
-) -> Obj:
-    """Patch ``status_patch`` through ``/status``, then ``spec_patch`` into the Rollout; without a status
-    subresource, one patch of ``unified_patch`` (or ``status_patch``) instead. Returns the Rollout."""
-    await get_rollout(client, namespace, name)
-    if status_patch is not None:
-        try:
-            await client.patch(crds.ROLLOUT, name, status_patch, namespace=namespace, subresource="status")
-        except errors.ApiError as exc:
-            if not exc.not_found:
-                raise
-            spec_patch = unified_patch if unified_patch is not None else status_patch
-    if spec_patch is not None:
-        await client.patch(crds.ROLLOUT, name, spec_patch, namespace=namespace)
-    return await get_rollout(client, namespace, name)
+@contextlib.contextmanager
+def _answered() -> Iterator[None]:
+    """An action's failure as the API's answer: 404 for what is missing, 400 for the rest."""
+    try:
+        yield
+    except actions.NotFound as exc:
+        raise Problem(404, exc.message) from None
+    except actions.ActionError as exc:
+        raise Problem(400, exc.message) from None
 
 
 async def promote(client: Client, namespace: str, name: str, *, full: bool) -> Obj:
-    spec_patch, status_patch, unified = promote_patches(await get_rollout(client, namespace, name), full=full)
-    return await write(
-        client, namespace, name, status_patch=status_patch, spec_patch=spec_patch, unified_patch=unified
-    )
+    with _answered():
+        await actions.promote(client, namespace, name, full=full)
+    return await get_rollout(client, namespace, name)
 
 
 async def abort(client: Client, namespace: str, name: str) -> Obj:
-    return await write(client, namespace, name, status_patch={"status": {"abort": True}})
+    with _answered():
+        await actions.abort(client, namespace, name)
+    return await get_rollout(client, namespace, name)
 
 
 async def retry(client: Client, namespace: str, name: str) -> Obj:
-    return await write(client, namespace, name, status_patch={"status": {"abort": False}})
+    with _answered():
+        await actions.retry(client, namespace, name)
+    return await get_rollout(client, namespace, name)
 
 
 async def set_paused(client: Client, namespace: str, name: str, *, paused: bool) -> Obj:
     """Pause (``spec.paused``), or resume: clear ``spec.paused`` and the pause conditions."""
-    if paused:
-        return await write(client, namespace, name, status_patch=None, spec_patch={"spec": {"paused": True}})
-    spec_patch, status_patch, unified = resume_patches(await get_rollout(client, namespace, name))
-    return await write(
-        client, namespace, name, status_patch=status_patch, spec_patch=spec_patch, unified_patch=unified
-    )
-
-
-def restart_time(now: datetime.datetime) -> str:
-    """``spec.restartAt`` for a restart now: RFC 3339 in UTC, whole seconds (as the plugin writes it)."""
-    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with _answered():
+        if paused:
+            await actions.pause(client, namespace, name)
+        else:
+            await actions.resume(client, namespace, name)
+    return await get_rollout(client, namespace, name)
 
 
 async def restart(client: Client, namespace: str, name: str, *, now: datetime.datetime | None = None) -> Obj:
     """Ask the controller to restart the Rollout's Pods: ``spec.restartAt`` = now."""
-    moment = restart_time(now or datetime.datetime.now(datetime.UTC))
-    return await write(client, namespace, name, status_patch=None, spec_patch={"spec": {"restartAt": moment}})
-
-
-def with_image(obj: Mapping[str, Any], container: str, image: str) -> Obj:
-    """A copy of ``obj`` (with a pod template at ``spec.template``) whose container named ``container``
-    (``*``: every container) among init, app and ephemeral containers runs ``image``; 404 if none has
-    that name."""
-    updated: Obj = copy.deepcopy(dict(obj))
-    pod_spec = _field(updated, "spec", "template", "spec")
-    found = False
-    for key in ("initContainers", "containers", "ephemeralContainers"):
-        for entry in _list(pod_spec.get(key) if isinstance(pod_spec, dict) else None):
-            if isinstance(entry, dict) and (container == "*" or entry.get("name") == container):
-                entry["image"] = image
-                found = True
-    if not found:
-        raise Problem(404, f'unable to find container named "{container}"')
-    return updated
-
-
-async def _workload(client: Client, ro: Mapping[str, Any]) -> tuple[kinds.Kind, Obj]:
-    """The object holding the Rollout's pod template: the Rollout, or the workload of its ``workloadRef``."""
-    ref = _field(ro, "spec", "workloadRef")
-    if not isinstance(ref, Mapping):
-        return crds.ROLLOUT, dict(ro)
-    kind = WORKLOAD_KINDS.get(_text(ref, "kind"))
-    if kind is None:
-        raise Problem(400, f"workload of type {_text(ref, 'kind') or '(none)'} is not supported")
-    namespace, name = _text(ro, "metadata", "namespace"), _text(ref, "name")
-    workload = await client.get_or_none(kind, name, namespace)
-    if workload is None:
-        raise Problem(404, f'{kind.plural}.{kind.group or "core"} "{name}" not found')
-    return kind, workload
-
-
-async def set_image(client: Client, namespace: str, name: str, *, container: str, image: str) -> Obj:
-    """Set the image of ``container`` (``*``: all) in the Rollout's pod template (or its workload's);
-    replaced with the object's resourceVersion, so a concurrent write is retried on the new object."""
-    if not image.strip():
-        raise Problem(400, "image must not be empty")
-    for attempt in range(_WRITE_ATTEMPTS):
-        kind, obj = await _workload(client, await get_rollout(client, namespace, name))
-        try:
-            await client.replace(kind, with_image(obj, container, image))
-        except errors.ApiError as exc:
-            if exc.conflict and attempt < _WRITE_ATTEMPTS - 1:
-                continue
-            raise
-        break
+    with _answered():
+        await actions.restart(client, namespace, name, at=now or datetime.datetime.now(datetime.UTC))
     return await get_rollout(client, namespace, name)
 
 
-def _without_hash(template: Any) -> Obj:
-    """A copy of a ReplicaSet's pod template without the ``rollouts-pod-template-hash`` label."""
-    copied: Obj = copy.deepcopy(dict(template)) if isinstance(template, Mapping) else {}
-    labels = _field(copied, "metadata", "labels")
-    if isinstance(labels, dict):
-        labels.pop(HASH_LABEL, None)
-        if not labels:
-            del copied["metadata"]["labels"]
-    return copied
-
-
-def revision_replicaset(replicasets: Sequence[Obj], revision: int, name: str) -> Obj:
-    """The ReplicaSet of ``revision``, or with 0 the one of the revision before the newest; 404 if none."""
-    ranked = sorted(replicasets, key=lambda rs: _revision(rs, {}), reverse=True)
-    if revision > 0:
-        for rs in ranked:
-            if _revision(rs, {}) == revision:
-                return rs
-        raise Problem(404, f"unable to find specified revision {revision} in history")
-    if len(ranked) < 2:
-        raise Problem(404, f'no revision found for rollout "{name}"')
-    return ranked[1]
-
-
-async def _owned_replicasets(client: Client, ro: Mapping[str, Any]) -> list[Obj]:
-    selector = _field(ro, "spec", "selector")
-    labels = selectors.selector_string(selector) if isinstance(selector, Mapping) else ""
-    found, _ = await client.list(kinds.REPLICASET, _text(ro, "metadata", "namespace"), labels=labels)
-    uid = _field(ro, "metadata", "uid")
-    return [rs for rs in found if _controlled_by(rs, uid)]
+async def set_image(client: Client, namespace: str, name: str, *, container: str, image: str) -> Obj:
+    """Set the image of ``container`` (``*``: all) in the Rollout's pod template (or its workload's)."""
+    with _answered():
+        await actions.set_image(client, namespace, name, container=container, image=image)
+    return await get_rollout(client, namespace, name)
 
 
 async def undo(client: Client, namespace: str, name: str, *, revision: int) -> Obj:
-    """Roll back like ``kubectl argo rollouts undo --to-revision``: copy the pod template of that
-    revision's ReplicaSet (0: the previous revision) into the Rollout or its workload. Nothing is written
-    when the template is already that one."""
-    if revision < 0:
-        raise Problem(400, "revision must be 0 (the previous one) or a revision number")
-    ro = await get_rollout(client, namespace, name)
-    rs = revision_replicaset(await _owned_replicasets(client, ro), revision, name)
-    template = _without_hash(_field(rs, "spec", "template"))
-    kind, workload = await _workload(client, ro)
-    path = "/template" if kind is PODTEMPLATE else "/spec/template"
-    current = _field(workload, *[part for part in path.split("/") if part])
-    if isinstance(current, Mapping) and _without_hash(current) == template:
-        return ro
-    patch = [{"op": "replace", "path": path, "value": template}]
-    await client.patch(
-        kind, _text(workload, "metadata", "name"), patch, namespace=namespace, patch_type="json"
-    )
+    """Roll back to ``revision``'s pod template (0: the previous revision's)."""
+    with _answered():
+        await actions.undo(client, namespace, name, revision=revision)
     return await get_rollout(client, namespace, name)
