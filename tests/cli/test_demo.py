@@ -56,8 +56,8 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def test_demo_repository_and_image_commits(tmp_path: Path) -> None:
-    assert demoapps.create_repo(tmp_path, api_url="http://127.0.0.1:6443")
-    assert not demoapps.create_repo(tmp_path, api_url="http://127.0.0.1:6443")
+    assert demoapps.create_repo(tmp_path)
+    assert not demoapps.create_repo(tmp_path)
     first = demoapps.head(tmp_path)
     assert demoapps.image_of(tmp_path, "canary") == demoapps.FIRST_IMAGE
     sha = demoapps.commit_image(tmp_path, "demo-canary", demoapps.failing_image(2), "N+1")
@@ -66,7 +66,8 @@ def test_demo_repository_and_image_commits(tmp_path: Path) -> None:
     assert demoapps.image_of(tmp_path, "bluegreen") == demoapps.FIRST_IMAGE
     assert demoapps.version_of(demoapps.image_of(tmp_path, "canary")) == 2
     template = (demoapps.repo_path(tmp_path) / "canary" / "analysis.yaml").read_text()
-    assert "http://127.0.0.1:6443/metrics/simulated/summary?namespace=demo-canary" in template
+    assert "{{args.metrics-url}}/metrics/simulated/summary?namespace=demo-canary" in template
+    assert demoapps.METRICS_SECRET in template  # the cluster's address is not in Git
 
 
 def test_demo_without_a_running_system_says_how_to_start_one(tmp_path: Path) -> None:
@@ -118,7 +119,7 @@ def test_demo_names_the_step_that_did_not_happen(sim_cluster: ClusterProcess, de
             strategy="bluegreen",
             state_dir=demo_state,
             kubeconfig=sim_cluster.kubeconfig,
-            timeout=1,
+            timeout=8,  # step 1 is a real rollout: room for a loaded machine; step 2 never happens
             console=Console(file=out, width=200, force_terminal=True, color_system=None),  # the live screen
             steps=broken,
         )

@@ -29,6 +29,7 @@ import yaml
 from tugboat.gitops import crds as gitops_crds
 from tugboat.kube import client as kube_client
 from tugboat.kube import errors as kube_errors
+from tugboat.kube import kinds
 from tugboat.rollouts import crds as rollouts_crds
 
 BLUEGREEN = "bluegreen"
@@ -42,6 +43,8 @@ BRANCH = "main"
 FIELD_MANAGER = "tugboat-demo"
 ROLLOUT_FILE = "rollout.yaml"
 DEMO_LABEL = "tugboat.dev/demo"
+METRICS_SECRET = "tugboat-demo-metrics"  # in the canary's namespace: where its analysis finds the cluster
+METRICS_URL_ARG = "metrics-url"
 
 _GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Tugboat demo",
@@ -165,17 +168,20 @@ def canary_rollout(image: str) -> Obj:
     return _rollout(strategy, replicas=4, image=image)
 
 
-def success_rate_template(api_url: str) -> Obj:
+def success_rate_template() -> Obj:
     """An AnalysisTemplate whose Web metric reads the success rate of the canary's pods from the local
-    cluster's simulated traffic (``/metrics/simulated/summary``): at least 90 % passes."""
+    cluster's simulated traffic (``/metrics/simulated/summary``): at least 90 % passes. The cluster's
+    address is not in Git (it changes with ``up --port``): the run reads it from the Secret
+    :data:`METRICS_SECRET`, which ``up`` writes at every start."""
     query = f"namespace={namespace('canary')}&rollouts_pod_template_hash={{{{args.canary-hash}}}}"
-    url = f"{api_url.rstrip('/')}/metrics/simulated/summary?{query}"
+    url = f"{{{{args.{METRICS_URL_ARG}}}}}/metrics/simulated/summary?{query}"
+    secret_ref = {"secretKeyRef": {"name": METRICS_SECRET, "key": METRICS_URL_ARG}}
     return {
         "apiVersion": rollouts_crds.ANALYSISTEMPLATE.api_version,
         "kind": "AnalysisTemplate",
         "metadata": {"name": "success-rate"},
         "spec": {
-            "args": [{"name": "canary-hash"}],
+            "args": [{"name": "canary-hash"}, {"name": METRICS_URL_ARG, "valueFrom": secret_ref}],
             "metrics": [
                 {
                     "name": "success-rate",
@@ -196,7 +202,7 @@ def _dump(*objs: Obj) -> str:
     return "---\n".join(yaml.safe_dump(obj, sort_keys=False) for obj in objs)
 
 
-def files(*, api_url: str, image: str = FIRST_IMAGE) -> dict[str, str]:
+def files(*, image: str = FIRST_IMAGE) -> dict[str, str]:
     """The demo repository's files (relative path → content), both apps at ``image``."""
     return {
         "README.md": _README,
@@ -208,7 +214,7 @@ def files(*, api_url: str, image: str = FIRST_IMAGE) -> dict[str, str]:
         f"{CANARY}/services.yaml": _dump(
             _service(f"{ROLLOUT_NAME}-stable"), _service(f"{ROLLOUT_NAME}-canary")
         ),
-        f"{CANARY}/analysis.yaml": _dump(success_rate_template(api_url)),
+        f"{CANARY}/analysis.yaml": _dump(success_rate_template()),
     }
 
 
@@ -282,7 +288,7 @@ def _commit_all(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-def create_repo(state_dir: Path, *, api_url: str) -> bool:
+def create_repo(state_dir: Path) -> bool:
     """Create the demo repository with its first commit; False when it already has one."""
     repo = repo_path(state_dir)
     if (repo / ".git").is_dir():
@@ -293,7 +299,7 @@ def create_repo(state_dir: Path, *, api_url: str) -> bool:
             pass  # an empty repository (an interrupted bootstrap): finish it
     repo.mkdir(parents=True, exist_ok=True)
     git(repo, "init", "-q", "-b", BRANCH)
-    for name, content in files(api_url=api_url).items():
+    for name, content in files().items():
         target = repo / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
@@ -363,6 +369,23 @@ def api_url(kubeconfig: Path) -> str:
         raise DemoError(f"cannot read the API server URL from {kubeconfig}: {exc}") from exc
 
 
+async def write_metrics_secret(client: kube_client.Client, url: str) -> None:
+    """Tell the canary's analysis where the cluster answers now (its namespace is made when missing)."""
+    name = namespace(CANARY)
+    try:
+        await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
+    except kube_errors.ApiError as exc:
+        if not exc.already_exists:
+            raise
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": METRICS_SECRET, "namespace": name, "labels": {DEMO_LABEL: "true"}},
+        "stringData": {METRICS_URL_ARG: url.rstrip("/")},
+    }
+    await client.apply(kinds.SECRET, secret, force=True)
+
+
 async def create_applications(client: kube_client.Client, url: str) -> list[str]:
     """Install the CRDs the demo needs (idempotent) and create the missing demo Applications."""
     await gitops_crds.install(client, namespace=CONTROL_NAMESPACE)
@@ -382,10 +405,11 @@ async def create_applications(client: kube_client.Client, url: str) -> list[str]
 async def bootstrap_async(state_dir: Path, kubeconfig: Path) -> list[str]:
     """:func:`bootstrap` for callers already inside an event loop."""
     created: list[str] = []
-    if await asyncio.to_thread(create_repo, state_dir, api_url=api_url(kubeconfig)):
+    if await asyncio.to_thread(create_repo, state_dir):
         created.append(f"Git repository {repo_path(state_dir)}")
     client = kube_client.Client.from_kubeconfig(kubeconfig, field_manager=FIELD_MANAGER)
     try:
+        await write_metrics_secret(client, api_url(kubeconfig))
         created += await create_applications(client, repo_url(state_dir))
     except kube_errors.KubeError as exc:
         raise DemoError(f"cannot create the demo Applications: {exc}") from exc
