@@ -65,14 +65,15 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
 }
 
 // Live updates by server-sent events: `onData` gets each parsed `data:` payload. Returns a close function.
-// EventSource reconnects by itself; `onState` (optional) hears 'open' / 'error'.
+// EventSource reconnects by itself; `onState` (optional) hears 'open', 'error' (it will reconnect) or
+// 'closed' (the server refused the stream, e.g. 401/404: it will not come back; poll instead).
 export function stream(path, onData, onState) {
   const source = new EventSource(path, { withCredentials: true });
   source.onmessage = (event) => {
     try { onData(JSON.parse(event.data)); } catch (err) { console.error('bad stream event', err); }
   };
   source.onopen = () => onState && onState('open');
-  source.onerror = () => onState && onState('error');
+  source.onerror = () => onState && onState(source.readyState === EventSource.CLOSED ? 'closed' : 'error');
   return () => source.close();
 }
 
@@ -97,11 +98,15 @@ export function navigate(path, { replace = false } = {}) {
 }
 
 // An <a> that navigates inside the app (ctrl/cmd-click still opens a new tab).
+// An `onclick` in props runs first; calling preventDefault() there keeps the navigation from happening.
 export function link(href, props, ...children) {
+  const own = props && props.onclick;
   return h('a', {
     ...props,
     href,
     onclick: (event) => {
+      if (own) own(event);
+      if (event.defaultPrevented) return;
       if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
       event.preventDefault();
       navigate(href);
@@ -192,8 +197,8 @@ export function start() {
 // -------------------------------------------------------------------------------------- widgets
 
 const ICONS = {
-  Healthy: '♥', Progressing: '◔', Degraded: '✖', Suspended: '⏸', Missing: '◌', Unknown: '?',
-  Synced: '✔', OutOfSync: '↻', Paused: '⏸', Succeeded: '✔', Failed: '✖', Error: '⚠', Running: '◔',
+  Healthy: '♥', Progressing: '◔', Degraded: '✖', Suspended: '‖', Missing: '◌', Unknown: '?',
+  Synced: '✔', OutOfSync: '↻', Paused: '‖', Succeeded: '✔', Failed: '✖', Error: '⚠', Running: '◔',
   Inconclusive: '?', Pending: '…', Terminating: '…', Successful: '✔',
 };
 
@@ -216,18 +221,20 @@ export function toast(message, kind = 'info') {
   setTimeout(() => el.remove(), kind === 'error' ? 8000 : 4000);
 }
 
-// A modal dialog: `content` is a node; buttons: [{label, kind, value, testid}]. Resolves with the value
-// of the button pressed (or null when dismissed with Escape / the backdrop).
-export function dialog(title, content, buttons) {
+// A modal dialog: `content` is a node; buttons: [{label, kind, value, testid, disabled}]; options:
+// {class} added to the modal box (e.g. 'modal-wide'). Resolves with the value of the button pressed (or
+// null when dismissed with Escape / the backdrop).
+export function dialog(title, content, buttons, options = {}) {
   return new Promise((resolve) => {
     const close = (value) => { backdrop.remove(); document.removeEventListener('keydown', onKey); resolve(value); };
     const onKey = (event) => { if (event.key === 'Escape') close(null); };
     const backdrop = h('div', { class: 'modal-backdrop', onclick: (event) => { if (event.target === backdrop) close(null); } },
-      h('div', { class: 'modal', role: 'dialog', 'aria-modal': 'true', 'aria-label': title },
+      h('div', { class: ['modal', options.class], role: 'dialog', 'aria-modal': 'true', 'aria-label': title },
         h('h3', {}, title),
         h('div', { class: 'modal-body' }, content),
         h('div', { class: 'modal-actions' }, buttons.map((b) => h('button', {
-          class: `btn btn-${b.kind || 'secondary'}`, 'data-testid': b.testid, onclick: () => close(b.value),
+          class: `btn btn-${b.kind || 'secondary'}`, 'data-testid': b.testid, disabled: b.disabled,
+          onclick: () => close(b.value),
         }, b.label)))));
     document.addEventListener('keydown', onKey);
     document.body.append(backdrop);
