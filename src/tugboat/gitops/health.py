@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tugboat.gitops import resourcekey
+from tugboat.util import jsondata
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,7 @@ class MalformedObject(ValueError):
 # Field access that tolerates missing structure but not wrong types
 
 
-def _get(obj: Any, *path: str) -> Any:
-    """The value at ``path`` inside nested dicts, or ``None`` when any step is missing or not a dict."""
-    current = obj
-    for name in path:
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(name)
-    return current
+_get = jsondata.dig
 
 
 def _int(obj: Any, *path: str, default: int = 0) -> int:

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tugboat.util import jsondata
+
 NODE_LOST = "NodeLost"  # status.reason of a Pod whose node stopped answering
 _TERMINAL_PHASES = ("Succeeded", "Failed")
 
@@ -58,12 +60,7 @@ class _Tally:
     sidecar_last_restart: datetime.datetime | None = None
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
+_get = jsondata.dig
 
 
 def _dicts(obj: Any, *path: str) -> list[Mapping[str, Any]]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from tugboat.kube import jsonpath, podstatus
 from tugboat.kube.errors import JSONPathError
+from tugboat.util import jsondata
 
 __all__ = [
     "INCLUDE_OBJECT_VALUES",
@@ -105,12 +106,7 @@ def _printer(*keys: tuple[str, str], columns: Sequence[Column]) -> Callable[[Row
 # Small readers that tolerate missing or mistyped fields (objects in the store are not validated deeply).
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
+_get = jsondata.dig
 
 
 def _map(obj: Any, *path: str) -> Mapping[str, Any]:

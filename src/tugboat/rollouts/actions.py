@@ -27,6 +27,7 @@ from tugboat.kube import errors, kinds, selectors
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import crds
 from tugboat.rollouts import replicasets as rsutil
+from tugboat.util import jsondata
 
 ROLLOUT = crds.ROLLOUT
 PODTEMPLATE = kinds.Kind("", "v1", "PodTemplate", "podtemplates")
@@ -71,12 +72,7 @@ class Invalid(ActionError):
 # ------------------------------------------------------------------------------------------ fields
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
+_get = jsondata.dig
 
 
 def _text(obj: Any, *path: str) -> str:

@@ -20,6 +20,7 @@ from tugboat.gitops import crds
 from tugboat.kube import errors, selectors
 from tugboat.kube.client import Client, Obj
 from tugboat.server.problems import Problem
+from tugboat.util import jsondata
 
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -31,13 +32,7 @@ RUNNING_PHASES = ("Running", "Terminating")
 _WRITE_ATTEMPTS = 5
 
 
-def _field(obj: Mapping[str, Any], *path: str) -> Any:
-    value: Any = obj
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
+_field = jsondata.dig
 
 
 def split_list(values: Iterable[str]) -> list[str]:

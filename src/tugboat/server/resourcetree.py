@@ -23,6 +23,7 @@ from tugboat.kube import errors
 from tugboat.kube.client import Client, Obj
 from tugboat.kube.kinds import Kind
 from tugboat.server import appcaches
+from tugboat.util import jsondata
 
 GroupKind = tuple[str, str]
 
@@ -40,12 +41,7 @@ OWNED_KINDS: Mapping[GroupKind, tuple[GroupKind, ...]] = {
 _REVISION_ANNOTATIONS = ("deployment.kubernetes.io/revision", "rollout.argoproj.io/revision")
 
 
-def _field(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
+_field = jsondata.dig
 
 
 def _text(obj: Any, *path: str) -> str:

@@ -25,19 +25,14 @@ from tugboat.kube import errors, kinds, podstatus
 from tugboat.kube.client import Client, Obj
 from tugboat.rollouts import actions, crds, phase
 from tugboat.server.problems import Problem
+from tugboat.util import jsondata
 
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 MEASUREMENTS_SHOWN = 10  # the last measurements of each metric an AnalysisRun's info carries
 
 
-def _field(obj: Any, *path: str) -> Any:
-    value: Any = obj
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
+_field = jsondata.dig
 
 
 def _int(value: Any, default: int = 0) -> int:

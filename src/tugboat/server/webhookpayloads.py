@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tugboat.util import jsondata
+
 BRANCH = "branch"
 TAG = "tag"
 
@@ -62,12 +64,7 @@ class Push:
 # --- payload fields ----------------------------------------------------------------------------------
 
 
-def _get(value: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
+_get = jsondata.dig
 
 
 def _text(value: Any, *path: str) -> str | None:

@@ -8,7 +8,8 @@ JSON data several times faster, and anything orjson cannot encode falls back to 
 from __future__ import annotations
 
 import copy
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import orjson
 
@@ -22,3 +23,13 @@ def clone(value: T) -> T:
     except TypeError:
         return copy.deepcopy(value)
     return result
+
+
+def dig(value: Any, *path: str) -> Any:
+    """The value at ``path`` inside nested mappings, or ``None`` when a step is missing or not a mapping
+    (objects from the API are read this way: any field may be absent or of the wrong type)."""
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
