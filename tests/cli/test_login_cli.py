@@ -4,9 +4,8 @@ thread) over the ``argo_cluster`` fixture: the stored config, API keys, can-i, p
 from __future__ import annotations
 
 import asyncio
-import itertools
-import socket
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,18 +16,17 @@ from typing import Any
 import httpx2 as httpx
 import jwt
 import pytest
-import uvicorn
 import yaml
 from typer.testing import CliRunner
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+
+import server_support
+
 from clusterproc import ClusterProcess
 from tugboat.cli import logincmd, main
-from tugboat.kube import kinds
-from tugboat.kube.client import Client
-from tugboat.server import app as server_app
-from tugboat.server import auth, rbac
+from tugboat.server import auth
 
-_counter = itertools.count()
 runner = CliRunner()
 VIEWER_PASSWORD = "viewer-pass-1"
 
@@ -41,35 +39,28 @@ class ApiServer:
     admin_password: str
 
 
-async def _prepare(kubeconfig: Path, namespace: str) -> str:
-    """Settings of the server's namespace: accounts ci (API keys only) and viewer (login), a policy."""
-    async with Client.from_kubeconfig(kubeconfig, field_manager="test-login-cli") as client:
-        await client.create(kinds.NAMESPACE, {"metadata": {"name": namespace}})
+async def _prepare(cluster: ClusterProcess) -> tuple[str, str]:
+    """The server's namespace and admin password; its settings: accounts ci (API keys only) and viewer
+    (login), a policy."""
+    async with server_support.argo_client(cluster, "test-login-cli") as client:
+        namespace = await server_support.fresh_namespace(client, "logincli")
         await auth.bootstrap(client, namespace=namespace)
-        accounts = {"accounts.ci": "apiKey", "accounts.viewer": "login, apiKey"}
-        await client.create(
-            kinds.CONFIGMAP,
-            {"metadata": {"name": auth.SETTINGS_CONFIGMAP, "namespace": namespace}, "data": accounts},
+        await server_support.set_accounts(
+            client, namespace, {"accounts.ci": "apiKey", "accounts.viewer": "login, apiKey"}
         )
-        policy = {"policy.csv": "g, viewer, role:readonly"}
-        await client.create(
-            kinds.CONFIGMAP,
-            {"metadata": {"name": rbac.RBAC_CONFIGMAP, "namespace": namespace}, "data": policy},
-        )
+        await server_support.set_rbac(client, namespace, {"policy.csv": "g, viewer, role:readonly"})
         await auth.set_password(client, "viewer", VIEWER_PASSWORD, namespace=namespace)
-        password = await auth.initial_password(client, namespace=namespace)
-        assert password
-        return password
+        return namespace, await server_support.admin_password(client, namespace)
 
 
 class _ServerThread(threading.Thread):
     """The API server under uvicorn on a free port, in its own event loop."""
 
-    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+    def __init__(self, cluster: ClusterProcess, namespace: str) -> None:
         super().__init__(daemon=True)
-        self.kubeconfig = kubeconfig
+        self.cluster = cluster
         self.namespace = namespace
-        self.server: uvicorn.Server | None = None
+        self.served: server_support.BackgroundServer | None = None
         self.failure: BaseException | None = None
 
     def run(self) -> None:
@@ -79,34 +70,32 @@ class _ServerThread(threading.Thread):
             self.failure = exc
 
     async def _serve(self) -> None:
-        async with Client.from_kubeconfig(self.kubeconfig, field_manager="tugboat-server") as client:
-            key = await auth.bootstrap(client, namespace=self.namespace)
-            asgi = server_app.create_app(client, secret_key=key, namespace=self.namespace)
-            self.server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=0, log_level="warning"))
-            await self.server.serve()
+        async with server_support.argo_client(self.cluster, "tugboat-server") as client:
+            app = await server_support.api_app(client, self.namespace)
+            async with server_support.serve_in_background(app) as served:
+                self.served = served
+                await served.task  # until the fixture asks the server to exit
 
     def port(self, timeout: float = 20.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.failure is not None:
                 raise self.failure
-            if self.server is not None and self.server.started:
-                sockets = self.server.servers[0].sockets
-                return int(sockets[0].getsockname()[1])
+            if self.served is not None:
+                return self.served.port
             time.sleep(0.02)
         raise TimeoutError("the API server did not start")
 
 
 @pytest.fixture(scope="module")
 def api_server(argo_cluster: ClusterProcess) -> Iterator[ApiServer]:
-    namespace = f"logincli{next(_counter)}"
-    password = asyncio.run(_prepare(argo_cluster.kubeconfig, namespace))
-    thread = _ServerThread(argo_cluster.kubeconfig, namespace)
+    namespace, password = asyncio.run(_prepare(argo_cluster))
+    thread = _ServerThread(argo_cluster, namespace)
     thread.start()
     port = thread.port()
     yield ApiServer(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", namespace, password)
-    assert thread.server is not None
-    thread.server.should_exit = True
+    assert thread.served is not None
+    thread.served.server.should_exit = True
     thread.join(timeout=10)
 
 
@@ -120,12 +109,6 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def tugboat(*args: str, input: str | None = None) -> Any:
     return runner.invoke(main.app, list(args), input=input)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -190,7 +173,9 @@ def test_login_prompts_for_password_and_reports_errors(api_server: ApiServer, co
     assert "error: Invalid username or password (401)" in wrong.output
     assert not config.exists()
 
-    unreachable = tugboat("login", f"127.0.0.1:{_free_port()}", "--plaintext", "--password", "x")
+    unreachable = tugboat(
+        "login", f"127.0.0.1:{server_support.free_port()}", "--plaintext", "--password", "x"
+    )
     assert (
         unreachable.exit_code == 1
         and "error: cannot reach the API server at http://127.0.0.1:" in unreachable.output

@@ -4,118 +4,49 @@ accounts from ``argocd-cm``, passwords and API-key ids in ``argocd-secret``, pol
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2 as httpx
 import jwt
 import pytest
+import server_support
 
-from clusterproc import ClusterProcess
 from tugboat.gitops import crds as gitops_crds
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
 from tugboat.rollouts import crds as rollout_crds
-from tugboat.server import app as server_app
-from tugboat.server import auth, rbac
+from tugboat.server import auth
 
-_counter = itertools.count()
 PASSWORD = "s3cret-pass"
 
 
-@pytest.fixture
-async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-accounts") as c:
-        await gitops_crds.install(c)
-        await rollout_crds.install(c)
-        yield c
-
-
-@pytest.fixture
-async def namespace(client: Client) -> str:
-    name = f"acct{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
+client = server_support.client_fixture("test-accounts", gitops=True, rollouts=True)
+namespace = server_support.namespace_fixture("acct")
 
 
 @pytest.fixture
 async def api(client: Client, namespace: str) -> AsyncIterator[httpx.AsyncClient]:
-    key = await auth.bootstrap(client, namespace=namespace)
-    app = server_app.create_app(client, secret_key=key, namespace=namespace)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat") as c:
+    async with server_support.logged_in_api(client, namespace, login=False) as c:
         yield c
 
 
-async def _write_configmap(client: Client, namespace: str, name: str, data: dict[str, str]) -> None:
-    """Create or replace ConfigMap ``name`` with ``data``."""
-    existing = await client.get_or_none(kinds.CONFIGMAP, name, namespace)
-    body: dict[str, Any] = {"metadata": {"name": name, "namespace": namespace}, "data": data}
-    if existing is None:
-        await client.create(kinds.CONFIGMAP, body)
-    else:
-        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-        await client.replace(kinds.CONFIGMAP, body)
-
-
-async def _accounts(client: Client, namespace: str, data: dict[str, str]) -> None:
-    await _write_configmap(client, namespace, auth.SETTINGS_CONFIGMAP, data)
-
-
-async def _policy(client: Client, namespace: str, data: dict[str, str]) -> None:
-    await _write_configmap(client, namespace, rbac.RBAC_CONFIGMAP, data)
-
-
 async def _login(api: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
-    response = await api.post("/api/v1/session", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
+    token = await server_support.session_token(api, username, password)
     api.cookies.clear()  # every request below says who it is with its bearer header
-    return {"Authorization": f"Bearer {response.json()['token']}"}
+    return server_support.bearer(token)
 
 
 async def _admin(api: httpx.AsyncClient, client: Client, namespace: str) -> dict[str, str]:
-    password = await auth.initial_password(client, namespace=namespace)
-    assert password
-    return await _login(api, "admin", password)
+    return await _login(api, "admin", await server_support.admin_password(client, namespace))
 
 
 async def _user(client: Client, namespace: str, name: str, capabilities: str = "login") -> None:
     """Declare account ``name`` (keeping the ones declared before) with the test password."""
     existing = await client.get_or_none(kinds.CONFIGMAP, auth.SETTINGS_CONFIGMAP, namespace)
     data = dict((existing or {}).get("data") or {})
-    await _accounts(client, namespace, {**data, f"accounts.{name}": capabilities})
+    await server_support.set_accounts(client, namespace, {**data, f"accounts.{name}": capabilities})
     await auth.set_password(client, name, PASSWORD, namespace=namespace)
-
-
-def _application(namespace: str, name: str, project: str = "default") -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "project": project,
-            "source": {"repoURL": "https://example.com/repo.git", "path": name, "targetRevision": "HEAD"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-        },
-    }
-
-
-def _rollout(namespace: str, name: str) -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
-            },
-            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}},
-        },
-    }
 
 
 # ----------------------------------------------------------------------------------- account settings
@@ -168,10 +99,10 @@ def test_parse_accounts_like_argocd() -> None:
 async def test_readonly_user_reads_but_may_not_act(
     api: httpx.AsyncClient, client: Client, namespace: str
 ) -> None:
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "guestbook"))
-    await client.create(rollout_crds.ROLLOUT, _rollout(namespace, "demo"))
+    await client.create(gitops_crds.APPLICATION, server_support.application(namespace, "guestbook"))
+    await client.create(rollout_crds.ROLLOUT, server_support.rollout(namespace, "demo"))
     await _user(client, namespace, "viewer")
-    await _policy(client, namespace, {"policy.csv": "g, viewer, role:readonly"})
+    await server_support.set_rbac(client, namespace, {"policy.csv": "g, viewer, role:readonly"})
     viewer = await _login(api, "viewer", PASSWORD)
 
     listed = await api.get("/api/v1/applications", headers=viewer)
@@ -186,14 +117,18 @@ async def test_readonly_user_reads_but_may_not_act(
     assert promote.status_code == 403
 
     # The policy is read on every call: granting admin applies to the very next request.
-    await _policy(client, namespace, {"policy.csv": "g, viewer, role:readonly\ng, viewer, role:admin"})
+    await server_support.set_rbac(
+        client, namespace, {"policy.csv": "g, viewer, role:readonly\ng, viewer, role:admin"}
+    )
     sync = await api.post("/api/v1/applications/guestbook/sync", json={}, headers=viewer)
     assert sync.status_code == 200, sync.text
 
 
 async def test_project_scoped_deployer(api: httpx.AsyncClient, client: Client, namespace: str) -> None:
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "web"))
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "payments", project="prod"))
+    await client.create(gitops_crds.APPLICATION, server_support.application(namespace, "web"))
+    await client.create(
+        gitops_crds.APPLICATION, server_support.application(namespace, "payments", project="prod")
+    )
     await _user(client, namespace, "dev")
     policy = """
     p, role:deployer, applications, get, */*, allow
@@ -201,7 +136,7 @@ async def test_project_scoped_deployer(api: httpx.AsyncClient, client: Client, n
     g, deployers, role:deployer
     g, dev, deployers
     """
-    await _policy(client, namespace, {"policy.csv": policy})
+    await server_support.set_rbac(client, namespace, {"policy.csv": policy})
     dev = await _login(api, "dev", PASSWORD)
 
     assert (await api.post("/api/v1/applications/web/sync", json={}, headers=dev)).status_code == 200
@@ -211,19 +146,19 @@ async def test_project_scoped_deployer(api: httpx.AsyncClient, client: Client, n
 
 
 async def test_default_role_and_no_policy(api: httpx.AsyncClient, client: Client, namespace: str) -> None:
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "guestbook"))
+    await client.create(gitops_crds.APPLICATION, server_support.application(namespace, "guestbook"))
     await _user(client, namespace, "nobody")
     nobody = await _login(api, "nobody", PASSWORD)
     # No argocd-rbac-cm: built-in policy only, and no default role.
     assert (await api.get("/api/v1/applications", headers=nobody)).json()["items"] == []
     assert (await api.get("/api/v1/applications/guestbook", headers=nobody)).status_code == 403
-    await _policy(client, namespace, {"policy.default": "role:readonly"})
+    await server_support.set_rbac(client, namespace, {"policy.default": "role:readonly"})
     assert (await api.get("/api/v1/applications/guestbook", headers=nobody)).status_code == 200
 
 
 async def test_can_i(api: httpx.AsyncClient, client: Client, namespace: str) -> None:
     await _user(client, namespace, "viewer")
-    await _policy(
+    await server_support.set_rbac(
         client,
         namespace,
         {"policy.csv": "g, viewer, role:readonly\np, viewer, applications, action/*, default/*, allow"},
@@ -256,7 +191,7 @@ async def test_list_and_get_accounts_show_no_secrets(
 ) -> None:
     await _user(client, namespace, "ci", "apiKey")
     await _user(client, namespace, "viewer", "login, apiKey")
-    await _accounts(
+    await server_support.set_accounts(
         client,
         namespace,
         {
@@ -290,7 +225,7 @@ async def test_list_and_get_accounts_show_no_secrets(
 async def test_api_key_create_use_and_revoke(api: httpx.AsyncClient, client: Client, namespace: str) -> None:
     await _user(client, namespace, "ci", "apiKey")
     await _user(client, namespace, "viewer", "login")
-    await _policy(client, namespace, {"policy.csv": "g, ci, role:readonly"})
+    await server_support.set_rbac(client, namespace, {"policy.csv": "g, ci, role:readonly"})
     admin = await _admin(api, client, namespace)
 
     created = await api.post(
@@ -333,7 +268,7 @@ async def test_api_key_create_use_and_revoke(api: httpx.AsyncClient, client: Cli
     # The other key still works until the capability goes away.
     other = {"Authorization": f"Bearer {own.json()['token']}"}
     assert (await api.get("/api/v1/session/userinfo", headers=other)).status_code == 200
-    await _accounts(client, namespace, {"accounts.ci": "login"})
+    await server_support.set_accounts(client, namespace, {"accounts.ci": "login"})
     assert (await api.get("/api/v1/session/userinfo", headers=other)).status_code == 401
 
 
@@ -344,17 +279,19 @@ async def test_disabled_or_removed_accounts_are_refused(
     viewer = await _login(api, "viewer", PASSWORD)
     assert (await api.get("/api/v1/session/userinfo", headers=viewer)).status_code == 200
 
-    await _accounts(client, namespace, {"accounts.viewer": "login", "accounts.viewer.enabled": "false"})
+    await server_support.set_accounts(
+        client, namespace, {"accounts.viewer": "login", "accounts.viewer.enabled": "false"}
+    )
     refused = await api.get("/api/v1/session/userinfo", headers=viewer)
     assert refused.status_code == 401 and "disabled" in refused.json()["message"]
     login = await api.post("/api/v1/session", json={"username": "viewer", "password": PASSWORD})
     assert login.status_code == 401
 
-    await _accounts(client, namespace, {})
+    await server_support.set_accounts(client, namespace, {})
     assert (await api.get("/api/v1/session/userinfo", headers=viewer)).status_code == 401
 
     admin = await _admin(api, client, namespace)
-    await _accounts(client, namespace, {"admin.enabled": "false"})
+    await server_support.set_accounts(client, namespace, {"admin.enabled": "false"})
     assert (await api.get("/api/v1/session/userinfo", headers=admin)).status_code == 401
     password = await auth.initial_password(client, namespace=namespace)
     assert (

@@ -4,12 +4,11 @@ Applications and Rollouts endpoints, and the fields each action writes."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator
+import contextlib
 from typing import Any
 
 import httpx2 as httpx
-import pytest
+import server_support
 from typer.testing import CliRunner
 
 from clusterproc import ClusterProcess
@@ -21,76 +20,26 @@ from tugboat.rollouts import crds as rollout_crds
 from tugboat.server import app as server_app
 from tugboat.server import auth
 
-_counter = itertools.count()
+client = server_support.client_fixture("test-api", gitops=True, rollouts=True)
+# A fresh namespace for the settings Secrets, Applications and Rollouts of one test.
+namespace = server_support.namespace_fixture("api")
 
 
-async def _namespace(client: Client) -> str:
-    name = f"api{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
-
-
-@pytest.fixture
-async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-api") as c:
-        await gitops_crds.install(c)
-        await rollout_crds.install(c)
-        yield c
-
-
-@pytest.fixture
-async def namespace(client: Client) -> str:
-    """A fresh namespace for the settings Secrets, Applications and Rollouts of one test."""
-    return await _namespace(client)
-
-
-async def _api(
+def _api(
     client: Client, namespace: str, *, limiter: auth.LoginLimiter | None = None
-) -> httpx.AsyncClient:
-    key = await auth.bootstrap(client, namespace=namespace)
-    app = server_app.create_app(client, secret_key=key, namespace=namespace, limiter=limiter)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat")
+) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    """The API in-process without a session: the tests below present the admin's token themselves."""
+    return server_support.logged_in_api(client, namespace, limiter=limiter, login=False)
 
 
-async def _login(api: httpx.AsyncClient, client: Client, namespace: str) -> str:
-    password = await auth.initial_password(client, namespace=namespace)
-    response = await api.post("/api/v1/session", json={"username": "admin", "password": password})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["token"]
-    return token
-
-
-def _application(
-    namespace: str, name: str, *, project: str = "default", labels: dict[str, str] | None = None
-) -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-        "spec": {
-            "project": project,
-            "source": {"repoURL": "https://example.com/repo.git", "path": name, "targetRevision": "HEAD"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-        },
-    }
+async def _admin(api: httpx.AsyncClient, client: Client, namespace: str) -> dict[str, str]:
+    """Log in as admin (the cookie stays in ``api``); the bearer header of the session."""
+    return server_support.bearer(await server_support.admin_token(api, client, namespace))
 
 
 def _rollout(namespace: str, name: str, **spec: Any) -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
-            },
-            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}]}},
-            **spec,
-        },
-    }
+    steps = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}]
+    return server_support.rollout(namespace, name, replicas=2, steps=steps, **spec)
 
 
 # ------------------------------------------------------------------------------------------- auth
@@ -108,7 +57,7 @@ async def test_bootstrap_stores_hash_and_key_like_argocd(client: Client, namespa
 
 
 async def test_login_token_cookie_and_userinfo(client: Client, namespace: str) -> None:
-    async with await _api(client, namespace) as api:
+    async with _api(client, namespace) as api:
         assert (await api.get("/healthz")).status_code == 200
         unauthenticated = await api.get("/api/v1/session/userinfo")
         assert unauthenticated.status_code == 401
@@ -141,7 +90,7 @@ async def test_login_token_cookie_and_userinfo(client: Client, namespace: str) -
 async def test_login_rate_limited_per_user(client: Client, namespace: str) -> None:
     now = [0.0]
     limiter = auth.LoginLimiter(max_failures=5, window_seconds=60, clock=lambda: now[0])
-    async with await _api(client, namespace, limiter=limiter) as api:
+    async with _api(client, namespace, limiter=limiter) as api:
         password = await auth.initial_password(client, namespace=namespace)
         for _ in range(5):
             response = await api.post("/api/v1/session", json={"username": "admin", "password": "bad"})
@@ -155,7 +104,7 @@ async def test_login_rate_limited_per_user(client: Client, namespace: str) -> No
 def test_admin_initial_password_cli(argo_cluster: ClusterProcess) -> None:
     async def prepare() -> tuple[str, str | None]:
         async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-api") as c:
-            namespace = await _namespace(c)
+            namespace = await server_support.fresh_namespace(c, "api")
             await auth.bootstrap(c, namespace=namespace)
             return namespace, await auth.initial_password(c, namespace=namespace)
 
@@ -175,11 +124,17 @@ def test_admin_initial_password_cli(argo_cluster: ClusterProcess) -> None:
 
 
 async def test_list_filters_and_fields(client: Client, namespace: str) -> None:
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "web", labels={"team": "a"}))
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "web-api", project="other"))
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "db", labels={"team": "b"}))
-    async with await _api(client, namespace) as api:
-        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+    await client.create(
+        gitops_crds.APPLICATION, server_support.application(namespace, "web", labels={"team": "a"})
+    )
+    await client.create(
+        gitops_crds.APPLICATION, server_support.application(namespace, "web-api", project="other")
+    )
+    await client.create(
+        gitops_crds.APPLICATION, server_support.application(namespace, "db", labels={"team": "b"})
+    )
+    async with _api(client, namespace) as api:
+        headers = await _admin(api, client, namespace)
 
         async def names(**params: Any) -> list[str]:
             response = await api.get("/api/v1/applications", params=params, headers=headers)
@@ -208,9 +163,9 @@ async def test_list_filters_and_fields(client: Client, namespace: str) -> None:
 
 
 async def test_get_refresh_and_sync(client: Client, namespace: str) -> None:
-    await client.create(gitops_crds.APPLICATION, _application(namespace, "guestbook"))
-    async with await _api(client, namespace) as api:
-        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+    await client.create(gitops_crds.APPLICATION, server_support.application(namespace, "guestbook"))
+    async with _api(client, namespace) as api:
+        headers = await _admin(api, client, namespace)
         got = await api.get("/api/v1/applications/guestbook", headers=headers)
         assert got.status_code == 200 and got.json()["spec"]["source"]["path"] == "guestbook"
         missing = await api.get("/api/v1/applications/nope", headers=headers)
@@ -268,8 +223,8 @@ async def test_rollout_info_and_actions(client: Client, namespace: str) -> None:
         "web",
         {"currentStepIndex": 1, "pauseConditions": [pause], "currentPodHash": "new", "stableRS": "old"},
     )
-    async with await _api(client, namespace) as api:
-        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+    async with _api(client, namespace) as api:
+        headers = await _admin(api, client, namespace)
         base = f"/api/v1/rollouts/{namespace}/web"
 
         listed = await api.get(f"/api/v1/rollouts/{namespace}/info", headers=headers)
@@ -316,8 +271,8 @@ async def test_rollout_info_and_actions(client: Client, namespace: str) -> None:
 async def test_promote_skips_running_step_without_pause(client: Client, namespace: str) -> None:
     await client.create(rollout_crds.ROLLOUT, _rollout(namespace, "api", paused=True))
     await _status(client, namespace, "api", {"currentStepIndex": 0})
-    async with await _api(client, namespace) as api:
-        headers = {"Authorization": f"Bearer {await _login(api, client, namespace)}"}
+    async with _api(client, namespace) as api:
+        headers = await _admin(api, client, namespace)
         response = await api.put(
             f"/api/v1/rollouts/{namespace}/api/promote", json={"full": False}, headers=headers
         )
@@ -330,8 +285,7 @@ async def test_unreachable_cluster_answers_503() -> None:
     async with Client.for_url("http://127.0.0.1:9", field_manager="test-api") as unreachable:
         key = b"k" * 32
         app = server_app.create_app(unreachable, secret_key=key, namespace="argocd")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tugboat") as api:
+        async with server_support.asgi_client(app) as api:
             token = auth.issue_token("admin", key)
             response = await api.get("/api/v1/applications", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 503

@@ -3,73 +3,20 @@ RBAC names each handler asks for; in-process over a real bare cluster with Argo'
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2 as httpx
-import pytest
+import server_support
 
-from clusterproc import ClusterProcess
 from tugboat.gitops import crds as gitops_crds
-from tugboat.kube import kinds
 from tugboat.kube.client import Client
-from tugboat.server import app as server_app
-from tugboat.server import auth, rbac
 
-_counter = itertools.count()
+client = server_support.client_fixture("test-app-endpoints", gitops=True)
+namespace = server_support.namespace_fixture("appep")
 
 
 async def _deny(client: Client, namespace: str, *rules: str) -> None:
-    """An ``argocd-rbac-cm`` that denies the admin each ``resource, action, object`` given: a refusal
-    then proves the handler asked with exactly those names."""
-    lines = [f"p, admin, {rule}, deny" for rule in rules]
-    configmap = {
-        "metadata": {"name": rbac.RBAC_CONFIGMAP, "namespace": namespace},
-        "data": {"policy.csv": "\n".join(lines)},
-    }
-    await client.create(kinds.CONFIGMAP, configmap)
-
-
-@pytest.fixture
-async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-app-endpoints") as c:
-        await gitops_crds.install(c)
-        yield c
-
-
-@pytest.fixture
-async def namespace(client: Client) -> str:
-    name = f"appep{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
-
-
-@contextlib.asynccontextmanager
-async def _api(client: Client, namespace: str) -> AsyncIterator[httpx.AsyncClient]:
-    key = await auth.bootstrap(client, namespace=namespace)
-    app = server_app.create_app(client, secret_key=key, namespace=namespace)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat") as api:
-        password = await auth.initial_password(client, namespace=namespace)
-        response = await api.post("/api/v1/session", json={"username": "admin", "password": password})
-        assert response.status_code == 200, response.text
-        api.headers["Authorization"] = f"Bearer {response.json()['token']}"
-        api.cookies.clear()
-        yield api
-
-
-def _application(namespace: str, name: str, *, project: str = "default") -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "project": project,
-            "source": {"repoURL": "https://example.com/repo.git", "path": name, "targetRevision": "HEAD"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-        },
-    }
+    await server_support.set_rbac(client, namespace, server_support.admin_denied(*rules))
 
 
 async def _pages(api: httpx.AsyncClient, **params: Any) -> list[list[str]]:
@@ -89,8 +36,8 @@ async def _pages(api: httpx.AsyncClient, **params: Any) -> list[list[str]]:
 async def test_list_pages_are_continuous_and_stable(client: Client, namespace: str) -> None:
     names = [f"app-{i:02d}" for i in range(7)]
     for name in reversed(names):
-        await client.create(gitops_crds.APPLICATION, _application(namespace, name))
-    async with _api(client, namespace) as api:
+        await client.create(gitops_crds.APPLICATION, server_support.application(namespace, name))
+    async with server_support.logged_in_api(client, namespace) as api:
         assert await _pages(api, limit=3) == [names[0:3], names[3:6], names[6:7]]
         assert await _pages(api, limit=7) == [names]
         assert await _pages(api) == [names]
@@ -101,7 +48,7 @@ async def test_list_pages_are_continuous_and_stable(client: Client, namespace: s
         assert first["items"] == [{"metadata": {"name": "app-00"}}, {"metadata": {"name": "app-01"}}]
         token = first["metadata"]["continue"]
         # an app created before the cursor and one deleted after it do not shift the next page
-        await client.create(gitops_crds.APPLICATION, _application(namespace, "app-00a"))
+        await client.create(gitops_crds.APPLICATION, server_support.application(namespace, "app-00a"))
         await client.delete(gitops_crds.APPLICATION, "app-02", namespace)
         second = (await api.get("/api/v1/applications", params={"limit": 2, "continue": token})).json()
         assert [app["metadata"]["name"] for app in second["items"]] == ["app-03", "app-04"]
@@ -123,9 +70,9 @@ async def test_list_pages_are_continuous_and_stable(client: Client, namespace: s
 
 async def test_list_pages_skip_what_rbac_hides(client: Client, namespace: str) -> None:
     for name in ("a", "b", "c", "d"):
-        await client.create(gitops_crds.APPLICATION, _application(namespace, name))
+        await client.create(gitops_crds.APPLICATION, server_support.application(namespace, name))
     await _deny(client, namespace, "applications, get, default/b")
-    async with _api(client, namespace) as api:
+    async with server_support.logged_in_api(client, namespace) as api:
         assert await _pages(api, limit=2) == [["a", "c"], ["d"]]
 
 
@@ -139,7 +86,7 @@ async def test_projects(client: Client, namespace: str) -> None:
         }
         await client.create(gitops_crds.APPPROJECT, project)
     await _deny(client, namespace, "projects, get, secret")
-    async with _api(client, namespace) as api:
+    async with server_support.logged_in_api(client, namespace) as api:
         listed = await api.get("/api/v1/projects")
         assert listed.status_code == 200, listed.text
         assert [p["metadata"]["name"] for p in listed.json()["items"]] == ["default", "team"]

@@ -5,18 +5,17 @@ In-process over the simulated cluster, with the real controller and a real git r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "gitops_e2e"))
 
+import server_support
 from gitops_support import (
     ControllerProcess,
     GitRepo,
@@ -32,8 +31,6 @@ from clusterproc import ClusterProcess
 from tugboat.gitops import crds
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
-from tugboat.server import app as server_app
-from tugboat.server import auth, rbac
 
 NAMESPACE = "argocd"
 
@@ -82,33 +79,8 @@ def controller(
 
 @pytest.fixture
 async def client(sim_cluster: ClusterProcess, controller: ControllerProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(sim_cluster.kubeconfig, field_manager="test-app-ops") as c:
+    async with server_support.argo_client(sim_cluster, "test-app-ops") as c:
         yield c
-
-
-@contextlib.asynccontextmanager
-async def _api(client: Client) -> AsyncIterator[httpx.AsyncClient]:
-    key = await auth.bootstrap(client, namespace=NAMESPACE)
-    app = server_app.create_app(client, secret_key=key, namespace=NAMESPACE)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat") as api:
-        password = await auth.initial_password(client, namespace=NAMESPACE)
-        response = await api.post("/api/v1/session", json={"username": "admin", "password": password})
-        assert response.status_code == 200, response.text
-        api.headers["Authorization"] = f"Bearer {response.json()['token']}"
-        api.cookies.clear()
-        yield api
-
-
-@contextlib.asynccontextmanager
-async def _denied(client: Client, *rules: str) -> AsyncIterator[None]:
-    """An ``argocd-rbac-cm`` denying the admin each ``resource, action, object`` while the block runs."""
-    data = {"policy.csv": "\n".join(f"p, admin, {rule}, deny" for rule in rules)}
-    configmap = {"metadata": {"name": rbac.RBAC_CONFIGMAP, "namespace": NAMESPACE}, "data": data}
-    await client.create(kinds.CONFIGMAP, configmap)
-    try:
-        yield
-    finally:
-        await client.delete(kinds.CONFIGMAP, rbac.RBAC_CONFIGMAP, NAMESPACE)
 
 
 async def _until(check: Callable[[], Any], *, timeout: float = 30, what: str = "") -> Any:
@@ -142,7 +114,7 @@ async def test_rollback_history_and_revision_metadata(
         history = (app.get("status") or {}).get("history") or []
         return len(history) == count and history[-1]["revision"] == revision and app
 
-    async with _api(client) as api:
+    async with server_support.logged_in_api(client, NAMESPACE) as api:
         base = f"/api/v1/applications/{name}"
         assert (await api.post(f"{base}/sync", json={})).status_code == 200
         await _until(lambda: synced_to(first, 1), what="first sync")
@@ -155,7 +127,7 @@ async def test_rollback_history_and_revision_metadata(
         assert (
             missing.status_code == 400 and "does not have deployment with id 99" in missing.json()["message"]
         )
-        async with _denied(client, f"applications, sync, default/{name}"):
+        async with server_support.denied_to_admin(client, NAMESPACE, f"applications, sync, default/{name}"):
             assert (await api.post(f"{base}/rollback", json={"id": 0})).status_code == 403
         first_id = app["status"]["history"][0]["id"]
         rolled = await api.post(f"{base}/rollback", json={"id": str(first_id), "prune": True})
@@ -200,8 +172,8 @@ async def test_delete_with_and_without_cascade(
 
     await _until(lambda: deployed(kept), what="first app synced")
     await _until(lambda: deployed(cascaded), what="second app synced")
-    async with _api(client) as api:
-        async with _denied(client, f"applications, delete, default/{kept}"):
+    async with server_support.logged_in_api(client, NAMESPACE) as api:
+        async with server_support.denied_to_admin(client, NAMESPACE, f"applications, delete, default/{kept}"):
             assert (await api.delete(f"/api/v1/applications/{kept}")).status_code == 403
         bad = await api.delete(
             f"/api/v1/applications/{kept}", params={"cascade": "true", "propagationPolicy": "x"}
@@ -233,7 +205,7 @@ async def test_terminate_running_operation(
     repo.commit({"app/web.yaml": _slow_deployment("web"), "app/cm.yaml": _configmap("after", "x", wave=1)})
     name = unique("terminate")
     create_app(sim_cluster, application(name, repo.url, "app", namespace=name, automated=False))
-    async with _api(client) as api:
+    async with server_support.logged_in_api(client, NAMESPACE) as api:
         base = f"/api/v1/applications/{name}"
         idle = await api.delete(f"{base}/operation")
         assert idle.status_code == 400 and "No operation is in progress" in idle.json()["message"]
@@ -243,7 +215,7 @@ async def test_terminate_running_operation(
             return _phase(sim_cluster, name) == "Running"
 
         await _until(running, what="sync running")
-        async with _denied(client, f"applications, sync, default/{name}"):
+        async with server_support.denied_to_admin(client, NAMESPACE, f"applications, sync, default/{name}"):
             assert (await api.delete(f"{base}/operation")).status_code == 403
         terminated = await api.delete(f"{base}/operation")
         assert terminated.status_code == 200, terminated.text

@@ -5,18 +5,17 @@ controller syncing a real git repository."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "gitops_e2e"))
 
+import server_support
 from gitops_support import (
     ControllerProcess,
     GitRepo,
@@ -31,8 +30,7 @@ from gitops_support import (
 from clusterproc import ClusterProcess
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
-from tugboat.server import app as server_app
-from tugboat.server import applogs, auth, rbac
+from tugboat.server import applogs
 from tugboat.server.problems import Problem
 
 NAMESPACE = "argocd"
@@ -113,41 +111,15 @@ def deployed(
 
 @pytest.fixture
 async def client(sim_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(sim_cluster.kubeconfig, field_manager="test-app-tree") as c:
+    async with server_support.argo_client(sim_cluster, "test-app-tree") as c:
         yield c
-
-
-@contextlib.asynccontextmanager
-async def _api(client: Client) -> AsyncIterator[httpx.AsyncClient]:
-    key = await auth.bootstrap(client, namespace=NAMESPACE)
-    app = server_app.create_app(client, secret_key=key, namespace=NAMESPACE)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat") as api:
-        password = await auth.initial_password(client, namespace=NAMESPACE)
-        response = await api.post("/api/v1/session", json={"username": "admin", "password": password})
-        assert response.status_code == 200, response.text
-        api.headers["Authorization"] = f"Bearer {response.json()['token']}"
-        api.cookies.clear()
-        yield api
-
-
-@contextlib.asynccontextmanager
-async def _denied(client: Client, *rules: str) -> AsyncIterator[None]:
-    """An ``argocd-rbac-cm`` denying the admin each ``resource, action, object`` while the block runs."""
-    data = {"policy.csv": "\n".join(f"p, admin, {rule}, deny" for rule in rules)}
-    await client.create(
-        kinds.CONFIGMAP, {"metadata": {"name": rbac.RBAC_CONFIGMAP, "namespace": NAMESPACE}, "data": data}
-    )
-    try:
-        yield
-    finally:
-        await client.delete(kinds.CONFIGMAP, rbac.RBAC_CONFIGMAP, NAMESPACE)
 
 
 async def test_resource_tree_links_pods_to_replicasets_to_deployment(
     client: Client, deployed: dict[str, Any]
 ) -> None:
     name = deployed["metadata"]["name"]
-    async with _api(client) as api:
+    async with server_support.logged_in_api(client, NAMESPACE) as api:
         response = await api.get(f"/api/v1/applications/{name}/resource-tree")
         assert response.status_code == 200, response.text
         tree = response.json()
@@ -175,7 +147,7 @@ async def test_resource_tree_links_pods_to_replicasets_to_deployment(
             assert info["Containers"] == "1/1" and info["Restart Count"] == "0"
             assert pod["images"] == ["nginx:1.25"] and pod["namespace"] == name
 
-        async with _denied(client, f"applications, get, default/{name}"):
+        async with server_support.denied_to_admin(client, NAMESPACE, f"applications, get, default/{name}"):
             refused = await api.get(f"/api/v1/applications/{name}/resource-tree")
             assert refused.status_code == 403
         missing = await api.get("/api/v1/applications/nope/resource-tree")
@@ -191,7 +163,7 @@ async def test_managed_resources_diff_with_secrets_masked(client: Client, deploy
     secret_value = base64.b64encode(b"hunter2").decode()
     drifted = base64.b64encode(b"changed!").decode()
     await client.patch(kinds.SECRET, "creds", {"data": {"password": drifted}}, namespace=name)
-    async with _api(client) as api:
+    async with server_support.logged_in_api(client, NAMESPACE) as api:
         response = await api.get(f"/api/v1/applications/{name}/managed-resources")
         assert response.status_code == 200, response.text
         assert secret_value not in response.text and drifted not in response.text
@@ -276,7 +248,7 @@ async def test_events_of_the_app_and_of_one_resource(client: Client, deployed: d
     await client.create(
         kinds.EVENT, _event(name, "web.1", web_ref, "ScalingReplicaSet", "2030-01-01T00:00:00Z")
     )
-    async with _api(client) as api:
+    async with server_support.logged_in_api(client, NAMESPACE) as api:
         response = await api.get(f"/api/v1/applications/{name}/events")
         assert response.status_code == 200, response.text
         reasons = [event["reason"] for event in response.json()["items"]]
@@ -295,7 +267,7 @@ async def test_pod_logs_only_for_pods_of_the_app(client: Client, deployed: dict[
     name = deployed["metadata"]["name"]
     pods, _ = await client.list(kinds.POD, name)
     pod = pods[0]["metadata"]["name"]
-    async with _api(client) as api:
+    async with server_support.logged_in_api(client, NAMESPACE) as api:
         response = await api.get(
             f"/api/v1/applications/{name}/pods/{pod}/logs", params={"namespace": name, "tailLines": 2}
         )
@@ -313,7 +285,7 @@ async def test_pod_logs_only_for_pods_of_the_app(client: Client, deployed: dict[
         assert bad_container.status_code == 400
         foreign = await api.get(f"/api/v1/applications/{name}/pods/not-ours/logs", params={"namespace": name})
         assert foreign.status_code == 404
-        async with _denied(client, f"logs, get, default/{name}"):
+        async with server_support.denied_to_admin(client, NAMESPACE, f"logs, get, default/{name}"):
             refused = await api.get(
                 f"/api/v1/applications/{name}/pods/{pod}/logs", params={"namespace": name}
             )

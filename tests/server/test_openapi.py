@@ -3,35 +3,27 @@ public ones, and holds together structurally (required keys, resolvable referenc
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx2 as httpx
 import pytest
+import server_support
 from starlette.routing import Mount, Route
 
 from clusterproc import ClusterProcess
-from tugboat.kube import kinds
-from tugboat.kube.client import Client
-from tugboat.server import app as server_app
-from tugboat.server import auth, openapi
+from tugboat.server import openapi
 
-_counter = itertools.count()
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 @pytest.fixture
 async def served(argo_cluster: ClusterProcess) -> AsyncIterator[tuple[Any, list[Any]]]:
     """The document as the server answers it, and the app's routes."""
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-openapi") as client:
-        namespace = f"openapi{next(_counter)}"
-        await client.create(kinds.NAMESPACE, {"metadata": {"name": namespace}})
-        key = await auth.bootstrap(client, namespace=namespace)
-        app = server_app.create_app(client, secret_key=key, namespace=namespace)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tugboat") as api:
+    async with server_support.argo_client(argo_cluster, "test-openapi") as client:
+        namespace = await server_support.fresh_namespace(client, "openapi")
+        app = await server_support.api_app(client, namespace)
+        async with server_support.asgi_client(app) as api:
             response = await api.get("/api/openapi.json")  # no session
         assert response.status_code == 200, response.text
         yield response.json(), list(app.routes)

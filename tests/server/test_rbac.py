@@ -3,18 +3,13 @@ groups, the default role, the built-in roles, overlays, and the policy read live
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
+import server_support
 
-from clusterproc import ClusterProcess
-from tugboat.kube import kinds
 from tugboat.kube.client import Client
 from tugboat.server import rbac
-
-_counter = itertools.count()
 
 ROLLOUT_ACTIONS = ("get", "promote", "abort", "retry", "pause", "undo", "restart", "update")
 
@@ -211,27 +206,8 @@ def test_unusable_policies_raise() -> None:
 # ------------------------------------------------------------------------------- live from the cluster
 
 
-@pytest.fixture
-async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-rbac") as c:
-        yield c
-
-
-@pytest.fixture
-async def namespace(client: Client) -> str:
-    name = f"rbac{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
-
-
-async def _set_policy(client: Client, namespace: str, data: dict[str, str]) -> None:
-    existing = await client.get_or_none(kinds.CONFIGMAP, rbac.RBAC_CONFIGMAP, namespace)
-    body = {"metadata": {"name": rbac.RBAC_CONFIGMAP, "namespace": namespace}, "data": data}
-    if existing is None:
-        await client.create(kinds.CONFIGMAP, body)
-    else:
-        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-        await client.replace(kinds.CONFIGMAP, body)
+client = server_support.client_fixture("test-rbac")
+namespace = server_support.namespace_fixture("rbac")
 
 
 async def test_policy_follows_the_configmap_without_restart(client: Client, namespace: str) -> None:
@@ -240,11 +216,11 @@ async def test_policy_follows_the_configmap_without_restart(client: Client, name
     assert await policy.enforce("admin", [], "applications", "sync", "default/app")
     assert not await policy.enforce("alice", [], "applications", "get", "default/app")
 
-    await _set_policy(client, namespace, {"policy.default": "role:readonly"})
+    await server_support.set_rbac(client, namespace, {"policy.default": "role:readonly"})
     assert await policy.enforce("alice", [], "applications", "get", "default/app")
     assert not await policy.enforce("alice", [], "applications", "sync", "default/app")
 
-    await _set_policy(
+    await server_support.set_rbac(
         client,
         namespace,
         {"policy.default": "role:readonly", "policy.csv": "g, alice, role:admin"},
@@ -256,16 +232,18 @@ async def test_malformed_policy_leaves_only_admin(
     client: Client, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     policy = rbac.Policy(client, namespace=namespace)
-    await _set_policy(
+    await server_support.set_rbac(
         client, namespace, {"policy.default": "role:readonly", "policy.csv": "g, alice, role:admin"}
     )
     assert await policy.enforce("alice", [], "applications", "sync", "default/app")
 
     with caplog.at_level(logging.ERROR, logger="tugboat.server.rbac"):
-        await _set_policy(client, namespace, {"policy.default": "role:readonly", "policy.csv": "p, broken"})
+        await server_support.set_rbac(
+            client, namespace, {"policy.default": "role:readonly", "policy.csv": "p, broken"}
+        )
         assert not await policy.enforce("alice", [], "applications", "get", "default/app")
         assert await policy.enforce("admin", [], "applications", "sync", "default/app")
     assert "invalid" in caplog.text and "policy.csv line 1" in caplog.text
 
-    await _set_policy(client, namespace, {"policy.default": "role:readonly"})
+    await server_support.set_rbac(client, namespace, {"policy.default": "role:readonly"})
     assert await policy.enforce("alice", [], "applications", "get", "default/app")

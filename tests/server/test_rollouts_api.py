@@ -8,9 +8,7 @@ metrics system)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.server
-import itertools
 import json
 import re
 import subprocess
@@ -20,16 +18,13 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+import server_support
 
 from clusterproc import ClusterProcess, start_rollouts_controller, stop_process
 from tugboat.gitops import crds as gitops_crds
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
 from tugboat.rollouts import crds as rollout_crds
-from tugboat.server import app as server_app
-from tugboat.server import auth
-
-_counter = itertools.count()
 
 
 class Metrics:
@@ -75,23 +70,10 @@ def controller(
 
 @pytest.fixture
 async def client(sim_cluster: ClusterProcess, sim_namespace: str) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(sim_cluster.kubeconfig, field_manager="test-rollouts-api") as c:
-        await gitops_crds.install(c, namespace=sim_namespace)
-        await rollout_crds.install(c)
+    async with server_support.argo_client(
+        sim_cluster, "test-rollouts-api", gitops=True, rollouts=True, control_namespace=sim_namespace
+    ) as c:
         yield c
-
-
-@contextlib.asynccontextmanager
-async def _api(client: Client, namespace: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The API in-process, logged in as admin."""
-    key = await auth.bootstrap(client, namespace=namespace)
-    app = server_app.create_app(client, secret_key=key, namespace=namespace)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat") as api:
-        password = await auth.initial_password(client, namespace=namespace)
-        response = await api.post("/api/v1/session", json={"username": "admin", "password": password})
-        assert response.status_code == 200, response.text
-        api.headers["Authorization"] = f"Bearer {response.json()['token']}"
-        yield api
 
 
 def _template(url: str) -> Any:
@@ -111,30 +93,16 @@ def _template(url: str) -> Any:
     }
 
 
-def _rollout(name: str, **spec: Any) -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/instance": name}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "demo:1"}]},
-            },
-            "strategy": {
-                "canary": {
-                    "steps": [
-                        {"setWeight": 50},
-                        {"analysis": {"templates": [{"templateName": "ok"}]}},
-                        {"pause": {}},
-                    ]
-                }
-            },
-            **spec,
-        },
+def _rollout(namespace: str, name: str, **spec: Any) -> Any:
+    """Two ``demo:1`` pods, a canary step analysis with the ``ok`` template, then a pause."""
+    steps = [{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "ok"}]}}, {"pause": {}}]
+    pods = {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "app", "image": "demo:1"}]},
     }
+    body = server_support.rollout(namespace, name, replicas=2, steps=steps, template=pods, **spec)
+    body["metadata"]["labels"] = {"app.kubernetes.io/instance": name}
+    return body
 
 
 def _application(namespace: str, name: str) -> Any:
@@ -142,21 +110,9 @@ def _application(namespace: str, name: str) -> Any:
         "type": "RevertOnAbort",
         "message": "Git not reverted: the Application has no automated sync policy",
     }
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": "https://example.com/repo.git", "path": name, "targetRevision": "HEAD"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-        },
-        "status": {
-            "sync": {"status": "Synced"},
-            "health": {"status": "Degraded"},
-            "conditions": [reverted],
-        },
-    }
+    status = {"sync": {"status": "Synced"}, "health": {"status": "Degraded"}, "conditions": [reverted]}
+    app = server_support.application(namespace, name, destination_namespace=namespace)
+    return {**app, "status": status}
 
 
 async def _info_when(
@@ -181,12 +137,10 @@ async def test_info_and_actions_on_a_live_rollout(
     await client.create(
         rollout_crds.ANALYSISTEMPLATE, {**_template(metrics.url), "metadata": {"name": "ok", "namespace": ns}}
     )
-    rollout = _rollout("shop")
-    rollout["metadata"]["namespace"] = ns
-    await client.create(rollout_crds.ROLLOUT, rollout)
+    await client.create(rollout_crds.ROLLOUT, _rollout(ns, "shop"))
     await client.create(gitops_crds.APPLICATION, _application(ns, "shop"))
     base = f"/api/v1/rollouts/{ns}/shop"
-    async with _api(client, ns) as api:
+    async with server_support.logged_in_api(client, ns) as api:
 
         def healthy(info: Any) -> bool:
             pods = [p for rs in info["replicaSets"] for p in rs["pods"]]
@@ -276,14 +230,14 @@ async def test_set_image_of_workload_ref_and_images_with_slashes(client: Client,
     }
     await client.create(kinds.DEPLOYMENT, deployment)
     rollout = _rollout(
-        "web", workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-template"}
+        ns, "web", workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-template"}
     )
-    rollout["metadata"]["namespace"] = ns
     del rollout["spec"]["template"]
     await client.create(rollout_crds.ROLLOUT, rollout)
-    plain = {**_rollout("plain"), "metadata": {"name": "plain", "namespace": ns}}
-    await client.create(rollout_crds.ROLLOUT, plain)
-    async with _api(client, ns) as api:
+    await client.create(
+        rollout_crds.ROLLOUT, {**_rollout(ns, "plain"), "metadata": {"name": "plain", "namespace": ns}}
+    )
+    async with server_support.logged_in_api(client, ns) as api:
         response = await api.put(f"/api/v1/rollouts/{ns}/web/set/web/registry.example/team/web:2")
         assert response.status_code == 200, response.text
         live = await client.get(kinds.DEPLOYMENT, "web-template", ns)

@@ -4,46 +4,22 @@ OpenAPI document, all without a session."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator
-
-import httpx2 as httpx
-import pytest
+import server_support
 from prometheus_client import parser
 from starlette.applications import Starlette
 
 import tugboat
-from clusterproc import ClusterProcess
-from tugboat.kube import kinds
 from tugboat.kube.client import Client
-from tugboat.server import app as server_app
 from tugboat.server import auth, servermetrics
 
-_counter = itertools.count()
-
-
-@pytest.fixture
-async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-serverinfo") as c:
-        yield c
-
-
-@pytest.fixture
-async def namespace(client: Client) -> str:
-    name = f"info{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
+client = server_support.client_fixture("test-serverinfo")
+namespace = server_support.namespace_fixture("info")
 
 
 async def _app(client: Client, namespace: str) -> Starlette:
-    key = await auth.bootstrap(client, namespace=namespace)
-    app = server_app.create_app(client, secret_key=key, namespace=namespace)
+    app = await server_support.api_app(client, namespace)
     servermetrics.instrument(app)  # idempotent: create_app may already have done it
     return app
-
-
-def _api(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tugboat")
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -60,14 +36,14 @@ def _requests(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], **l
 
 
 async def test_version_is_public(client: Client, namespace: str) -> None:
-    async with _api(await _app(client, namespace)) as api:
+    async with server_support.asgi_client(await _app(client, namespace)) as api:
         response = await api.get("/api/version")
     assert response.status_code == 200
     assert response.json()["Version"] == f"v{tugboat.__version__}"
 
 
 async def test_metrics_count_requests_by_route_template(client: Client, namespace: str) -> None:
-    async with _api(await _app(client, namespace)) as api:
+    async with server_support.asgi_client(await _app(client, namespace)) as api:
         password = await auth.initial_password(client, namespace=namespace)
         assert (
             await api.post("/api/v1/session", json={"username": "admin", "password": "x"})
@@ -96,16 +72,16 @@ async def test_metrics_count_requests_by_route_template(client: Client, namespac
 
 async def test_each_app_has_its_own_registry(client: Client, namespace: str) -> None:
     first, second = await _app(client, namespace), await _app(client, namespace)
-    async with _api(first) as api:
+    async with server_support.asgi_client(first) as api:
         await api.get("/api/version")
         await api.get("/api/version")
-    async with _api(second) as api:
+    async with server_support.asgi_client(second) as api:
         text = (await api.get("/metrics")).text
     assert _requests(_samples(text), method="GET", route="/api/version", code="200") == 0
 
 
 async def test_unmatched_paths_share_one_label(client: Client, namespace: str) -> None:
-    async with _api(await _app(client, namespace)) as api:
+    async with server_support.asgi_client(await _app(client, namespace)) as api:
         for path in ("/nope/1", "/nope/2"):
             await api.get(path)
         text = (await api.get("/metrics")).text

@@ -6,8 +6,6 @@ client goes away."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,41 +13,20 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 import pytest
-import uvicorn
+import server_support
 from starlette.applications import Starlette
 
-from clusterproc import ClusterProcess
 from tugboat.gitops import crds as gitops_crds
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
 from tugboat.rollouts import crds as rollout_crds
-from tugboat.server import app as server_app
-from tugboat.server import auth, streams, watchhub
+from tugboat.server import streams, watchhub
 
-_counter = itertools.count()
 READ_TIMEOUT = 10.0
 
 
-@pytest.fixture
-async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-streams") as c:
-        await gitops_crds.install(c)
-        await rollout_crds.install(c)
-        yield c
-
-
-@pytest.fixture
-async def namespace(client: Client) -> str:
-    name = f"sse{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+client = server_support.client_fixture("test-streams", gitops=True, rollouts=True)
+namespace = server_support.namespace_fixture("sse")
 
 
 class Served:
@@ -96,59 +73,29 @@ class Events:
 
 @asynccontextmanager
 async def served(client: Client, namespace: str) -> AsyncIterator[Served]:
-    key = await auth.bootstrap(client, namespace=namespace)
-    app = server_app.create_app(client, secret_key=key, namespace=namespace)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
+    """The API under uvicorn, with a client logged in as admin (bearer header and cookie)."""
+    app = await server_support.api_app(client, namespace)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            password = await auth.initial_password(client, namespace=namespace)
-            login = await http.post("/api/v1/session", json={"username": "admin", "password": password})
-            assert login.status_code == 200, login.text
-            http.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        async with (
+            server_support.serve_in_background(app) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=30) as http,
+        ):
+            http.headers.update(
+                server_support.bearer(await server_support.admin_token(http, client, namespace))
+            )
             yield Served(app, http)
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
         hub = streams.hub_of(app)
         if hub is not None:
             await hub.close()
 
 
 def _application(namespace: str, name: str, *, project: str = "default") -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "project": project,
-            "source": {"repoURL": "https://example.com/repo.git", "path": name, "targetRevision": "HEAD"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
-        },
-    }
+    return server_support.application(namespace, name, project=project, destination_namespace=namespace)
 
 
 def _rollout(namespace: str, name: str) -> Any:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
-            },
-            "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}},
-        },
-    }
+    return server_support.rollout(namespace, name, steps=[{"setWeight": 50}, {"pause": {}}])
 
 
 async def _settle(app: Starlette) -> None:

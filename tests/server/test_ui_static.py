@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx2 as httpx
 import pytest
+import server_support
 
 from tugboat.kube.client import Client
 from tugboat.server import app as server_app
@@ -23,7 +24,7 @@ async def api() -> AsyncIterator[httpx.AsyncClient]:
     # The static routes never touch the cluster: a client for an address nothing listens on is enough.
     async with Client.for_url("http://127.0.0.1:9", field_manager="test-ui") as client:
         app = server_app.create_app(client, secret_key=b"k" * 32, namespace="argocd")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with server_support.asgi_client(app) as http:
             yield http
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,16 +14,14 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+import server_support
 
-from clusterproc import ClusterProcess
 from tugboat.gitops import crds as gitops_crds
 from tugboat.kube import kinds
 from tugboat.kube.client import Client
-from tugboat.server import app as server_app
 from tugboat.server import auth, webhookpayloads, webhooks
 from tugboat.server.webhookpayloads import Push, Ref
 
-_counter = itertools.count()
 REFRESH = "argocd.argoproj.io/refresh"
 REPO = "https://github.com/org/repo"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -33,27 +30,14 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 # --------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-async def client(argo_cluster: ClusterProcess) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(argo_cluster.kubeconfig, field_manager="test-webhooks") as c:
-        await gitops_crds.install(c)
-        yield c
-
-
-@pytest.fixture
-async def ns(client: Client) -> str:
-    """A fresh control namespace holding ``argocd-secret`` and the Applications of one test."""
-    name = f"hook{next(_counter)}"
-    await client.create(kinds.NAMESPACE, {"metadata": {"name": name}})
-    return name
+client = server_support.client_fixture("test-webhooks", gitops=True)
+# A fresh control namespace holding ``argocd-secret`` and the Applications of one test.
+ns = server_support.namespace_fixture("hook")
 
 
 @pytest.fixture
 async def api(client: Client, ns: str) -> AsyncIterator[httpx.AsyncClient]:
-    key = await auth.bootstrap(client, namespace=ns)
-    app = server_app.create_app(client, secret_key=key, namespace=ns)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tugboat") as http:
+    async with server_support.logged_in_api(client, ns, login=False) as http:
         yield http
 
 
