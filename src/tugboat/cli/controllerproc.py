@@ -16,6 +16,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import typer
+
+from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client
 
 
@@ -57,6 +60,24 @@ async def run(
         await client.close()
     if running.done() and not running.cancelled() and running.exception() is not None:
         raise running.exception()  # type: ignore[misc]
+
+
+def run_foreground(
+    kubeconfig: Path | None,
+    make: Callable[[Client], Coroutine[Any, Any, None]],
+    *,
+    field_manager: str,
+    exit_with_parent: bool,
+) -> None:
+    """:func:`run` as a command's body: a cluster error is one ``error:`` line and exit status 1, Ctrl-C
+    ends quietly."""
+    try:
+        asyncio.run(run(kubeconfig, make, field_manager=field_manager, exit_with_parent=exit_with_parent))
+    except kube_errors.KubeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        pass
 
 
 def configure_logging(verbose: bool) -> None:

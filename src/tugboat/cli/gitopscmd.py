@@ -10,7 +10,6 @@ default (Argo CD's application controller uses port 8082).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -21,7 +20,6 @@ import typer
 
 from tugboat.cli import controllerproc
 from tugboat.gitops import comparison, controller
-from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client
 from tugboat.localcluster import server
 from tugboat.util import metricsserve
@@ -78,17 +76,9 @@ def gitops_controller(
         reconciliation=app_resync,
         self_heal_backoff=self_heal_backoff,
     )
-    try:
-        asyncio.run(
-            controllerproc.run(
-                kubeconfig,
-                lambda client: _run(client, options, metrics_host=metrics_host, metrics_port=metrics_port),
-                field_manager=FIELD_MANAGER,
-                exit_with_parent=exit_with_parent,
-            )
-        )
-    except kube_errors.KubeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    except KeyboardInterrupt:
-        pass
+    controllerproc.run_foreground(
+        kubeconfig,
+        lambda client: _run(client, options, metrics_host=metrics_host, metrics_port=metrics_port),
+        field_manager=FIELD_MANAGER,
+        exit_with_parent=exit_with_parent,
+    )

@@ -18,7 +18,6 @@ import prometheus_client
 import typer
 
 from tugboat.cli import controllerproc
-from tugboat.kube import errors as kube_errors
 from tugboat.kube.client import Client
 from tugboat.rollouts import controller, crds, experimentcontroller, metrics
 from tugboat.rollouts.analysis import controller as analysis_controller
@@ -109,25 +108,17 @@ def rollouts_controller(
     Argo Rollouts' semantics."""
     names = _parse_controllers(controllers)
     controllerproc.configure_logging(verbose)
-    try:
-        asyncio.run(
-            controllerproc.run(
-                kubeconfig,
-                lambda client: _run_all(
-                    client,
-                    names,
-                    rollout_threads=rollout_threads,
-                    analysis_threads=analysis_threads,
-                    experiment_threads=experiment_threads,
-                    metrics_host=metrics_host,
-                    metrics_port=metrics_port,
-                ),
-                field_manager=FIELD_MANAGER,
-                exit_with_parent=exit_with_parent,
-            )
-        )
-    except kube_errors.KubeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    except KeyboardInterrupt:
-        pass
+    controllerproc.run_foreground(
+        kubeconfig,
+        lambda client: _run_all(
+            client,
+            names,
+            rollout_threads=rollout_threads,
+            analysis_threads=analysis_threads,
+            experiment_threads=experiment_threads,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+        ),
+        field_manager=FIELD_MANAGER,
+        exit_with_parent=exit_with_parent,
+    )

@@ -85,22 +85,12 @@ def server(
     exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Run the API server (REST API with Argo CD's paths, the web UI, /metrics) in the foreground."""
-    try:
-        asyncio.run(
-            controllerproc.run(
-                kubeconfig or appcmd.default_kubeconfig(),
-                lambda client: _serve(
-                    client, host=host, port=port, namespace=namespace, access_log=access_log
-                ),
-                field_manager=FIELD_MANAGER,
-                exit_with_parent=exit_with_parent,
-            )
-        )
-    except kube_errors.KubeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    except KeyboardInterrupt:
-        pass
+    controllerproc.run_foreground(
+        kubeconfig or appcmd.default_kubeconfig(),
+        lambda client: _serve(client, host=host, port=port, namespace=namespace, access_log=access_log),
+        field_manager=FIELD_MANAGER,
+        exit_with_parent=exit_with_parent,
+    )
 
 
 @admin_cli.command("initial-password")

@@ -238,24 +238,20 @@ async def request_operation(
 ) -> Obj:
     """Write ``operation`` unless one is in progress or ``check`` refuses the app as it is (check and
     write are one optimistic transaction)."""
-    for _ in range(_WRITE_ATTEMPTS):
-        app = await get_application(client, namespace, name)
+
+    def build(app: Obj) -> Obj:
         if check is not None:
             check(app)
         if operation_in_progress(app):
             raise Problem(400, "another operation is already in progress")
-        patch = {"metadata": {"resourceVersion": app["metadata"]["resourceVersion"]}, "operation": operation}
-        try:
-            return await client.patch(crds.APPLICATION, name, patch, namespace=namespace)
-        except errors.ApiError as exc:
-            if not exc.conflict:
-                raise
-    raise Problem(409, f"application '{namespace}/{name}' kept changing; try again")
+        return {"operation": operation}
+
+    return await _patch_with_retry(client, namespace, name, build)
 
 
 async def _patch_with_retry(
     client: Client, namespace: str, name: str, build: Callable[[Obj], Obj | None]
-) -> Obj | None:
+) -> Obj:
     """Patch the app with what ``build`` makes of it as it is now (``None``: nothing to write), again
     when it changed in between; :class:`Problem` 409 when it never stops changing."""
     for _ in range(_WRITE_ATTEMPTS):
@@ -367,6 +363,4 @@ async def terminate_operation(client: Client, namespace: str, name: str) -> Obj:
             raise Problem(400, "Unable to terminate operation. No operation is in progress")
         return {"status": {"operationState": {"phase": "Terminating"}}}
 
-    patched = await _patch_with_retry(client, namespace, name, terminating)
-    assert patched is not None
-    return patched
+    return await _patch_with_retry(client, namespace, name, terminating)
