@@ -737,11 +737,24 @@ class ApplicationController:
         meta = app["metadata"]
         if "status" not in app:
             ops = _with_new_status(ops, meta.get("resourceVersion"))
+        read_phase = ((app.get("status") or {}).get("operationState") or {}).get("phase")
+        if isinstance(read_phase, str):
+            # Only over the phase we acted on: a terminate request (the API server sets Terminating) that
+            # came in meanwhile must not be overwritten; the next reconcile then stops the sync.
+            ops.insert(0, {"op": "test", "path": "/status/operationState/phase", "value": read_phase})
         try:
             written = await self.client.patch(
                 crds.APPLICATION, meta["name"], ops, namespace=meta["namespace"], patch_type="json"
             )
         except kube_errors.ApiError as exc:
+            if exc.code == 422 and isinstance(read_phase, str) and "test" in (exc.message or ""):
+                log.info(
+                    "%s/%s: operation phase changed while syncing; continuing from the new state",
+                    meta["namespace"],
+                    meta["name"],
+                )
+                self.request_refresh(informers.object_key(dict(app)), LEVEL_LATEST)
+                return
             if not exc.not_found:
                 raise
         else:
