@@ -7,6 +7,7 @@ gives conditions and changes nothing.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +106,22 @@ def test_commit_reaches_cluster_and_reports_synced_healthy(
     cm = get(sim_cluster, f"/api/v1/namespaces/{name}/configmaps/settings")
     assert cm is not None and cm["data"] == {"color": "green"}
     assert [h["revision"] for h in app["status"]["history"]] == [first, second]
+
+    # Argo CD's Events on the Application (the UI's Events tab shows them).
+    def app_events() -> list[tuple[str, str]]:
+        selector = f"fieldSelector=involvedObject.name={name}"
+        listed = get(sim_cluster, f"/api/v1/namespaces/argocd/events?{selector}")
+        return [(e["reason"], e["message"]) for e in (listed or {}).get("items") or []]
+
+    expected = {
+        ("OperationStarted", f"Initiated automated sync to {second}"),
+        ("OperationCompleted", f"Sync operation to {second} succeeded"),
+        ("ResourceUpdated", "Updated sync status: OutOfSync -> Synced"),
+    }
+    deadline = time.monotonic() + 10
+    while not expected <= set(app_events()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert expected <= set(app_events()), app_events()
 
 
 def test_self_heal_reverts_manual_change(

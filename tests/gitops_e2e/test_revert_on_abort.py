@@ -170,7 +170,7 @@ def test_commit_mode_reverts_on_the_branch_and_the_app_returns_to_healthy(
     assert shown.exit_code == 0 and "RevertOnAbort" in shown.stdout
     events = get(sim_cluster, "/api/v1/namespaces/argocd/events") or {}
     reasons = [e["reason"] for e in events["items"] if e["involvedObject"].get("name") == name]
-    assert reasons == ["RevertedOnAbort"]
+    assert reasons.count("RevertedOnAbort") == 1  # once, whatever else the controller reported
 
 
 def test_branch_mode_pushes_a_review_branch_and_the_app_stays_degraded(

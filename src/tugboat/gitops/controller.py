@@ -45,7 +45,7 @@ from tugboat.gitops import (
 from tugboat.gitops.errors import GitOpsError
 from tugboat.gitops.render import ManifestCache
 from tugboat.kube import errors as kube_errors
-from tugboat.kube import informers, kinds, workqueue
+from tugboat.kube import events, informers, kinds, workqueue
 from tugboat.kube.client import Client, Obj
 from tugboat.util import jsondata
 from tugboat.util.tasks import cancel_and_wait
@@ -145,6 +145,7 @@ class ApplicationController:
         )
         self.watcher = repowatch.LocalRepoWatcher(interval=self.options.repo_watch_interval)
         self.reverter = revert.Reverter(client, self.env.repo_cache)
+        self.recorder = self.reverter.recorder  # one writer of this controller's Events
         self.refresh_queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
         self.operation_queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
         self._levels: dict[str, int] = {}
@@ -474,9 +475,11 @@ class ApplicationController:
             ops.append({"op": "add", "path": "/operation", "value": operation})
         if not ops:
             return
-        await self._patch_app(app, ops)
+        if await self._patch_app(app, ops):
+            self._status_events(app, status)
 
-    async def _patch_app(self, app: Mapping[str, Any], ops: list[Obj]) -> None:
+    async def _patch_app(self, app: Mapping[str, Any], ops: list[Obj]) -> bool:
+        """Whether the patch was written (a conflict asks for another refresh instead)."""
         meta = app["metadata"]
         if "status" not in app:
             ops = _with_new_status(ops, meta.get("resourceVersion"))
@@ -486,11 +489,36 @@ class ApplicationController:
             )
         except kube_errors.ApiError as exc:
             if exc.not_found:
-                return
+                return False
             if exc.conflict or exc.code == 422:
                 self.request_refresh(informers.object_key(dict(app)), LEVEL_LATEST, delay=0.1)
-                return
+                return False
             raise
+        return True
+
+    def _event(self, app: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
+        self.recorder.start()
+        self.recorder.event(dict(app), event_type, reason, message)
+
+    def _completed_event(self, app: Mapping[str, Any], state: Mapping[str, Any]) -> None:
+        result = state.get("syncResult") or {}
+        revision = result.get("revision") or ", ".join(result.get("revisions") or []) or "the target revision"
+        if state.get("phase") == sync.SUCCEEDED:
+            self._event(app, events.NORMAL, "OperationCompleted", f"Sync operation to {revision} succeeded")
+        else:
+            message = f"Sync operation to {revision} failed: {state.get('message') or state.get('phase')}"
+            self._event(app, events.WARNING, "OperationCompleted", message)
+
+    def _status_events(self, app: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        """Argo CD's ``ResourceUpdated`` events on the Application when its sync or health status moves."""
+        old = app.get("status") or {}
+        for what, key in (("sync", "sync"), ("health", "health")):
+            before = (old.get(key) or {}).get("status")
+            after = (status.get(key) or {}).get("status") if key in status else before
+            if before and after and before != after:
+                self._event(
+                    app, events.NORMAL, "ResourceUpdated", f"Updated {what} status: {before} -> {after}"
+                )
 
     # ------------------------------------------------------------------------------------ auto-sync
 
@@ -606,6 +634,10 @@ class ApplicationController:
             }
             self._applied[key] = {}
             await self._persist_operation(app, state, done=False)
+            target = str(operation["sync"].get("revision") or "").strip() or "the target revision"
+            user = (operation.get("initiatedBy") or {}).get("username")
+            started = f"{user} initiated sync to" if user else "Initiated automated sync to"
+            self._event(app, events.NORMAL, "OperationStarted", f"{started} {target}")
             return 0.0  # continue from the informer's copy, which now holds the persisted state
         retry_at = self._retry_at.get(key)
         if retry_at is not None:
@@ -688,6 +720,7 @@ class ApplicationController:
         )
         if done:
             self.metrics.count_sync(app, state)
+            self._completed_event(app, state)
             self._applied.pop(key, None)
             self.request_refresh(key, LEVEL_LATEST)
             return None
