@@ -291,3 +291,29 @@ async def test_unreachable_cluster_answers_503() -> None:
             assert response.status_code == 503
             assert response.json()["code"] == 14
             assert "not reachable" in response.json()["message"]
+
+
+async def test_analysis_runs_listed_by_rollout_and_authorized_by_it(client: Client, namespace: str) -> None:
+    ro = await client.create(rollout_crds.ROLLOUT, _rollout(namespace, "web"))
+    uid = ro["metadata"]["uid"]
+    owner = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "web", "uid": uid}
+    for name, owners in (("web-1-1", [owner]), ("standalone", [])):
+        run = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "AnalysisRun",
+            "metadata": {"name": name, "namespace": namespace, "ownerReferences": owners},
+            "spec": {"metrics": [{"name": "m", "provider": {"job": {"spec": {}}}}]},
+        }
+        await client.create(rollout_crds.ANALYSISRUN, run)
+    async with server_support.logged_in_api(client, namespace) as api:
+        base = f"/api/v1/analysisruns/{namespace}"
+        listed = await api.get(base)
+        assert listed.status_code == 200
+        assert sorted(r["metadata"]["name"] for r in listed.json()["items"]) == ["standalone", "web-1-1"]
+        of_web = await api.get(base, params={"rollout": "web"})
+        assert [r["metadata"]["name"] for r in of_web.json()["items"]] == ["web-1-1"]
+        assert (await api.get(f"{base}/web-1-1")).json()["spec"]["metrics"][0]["name"] == "m"
+        assert (await api.get(f"{base}/nope")).status_code == 404
+        async with server_support.denied_to_admin(client, namespace, f"rollouts, get, {namespace}/web"):
+            assert (await api.get(f"{base}/web-1-1")).status_code == 403  # named by its Rollout
+            assert [r["metadata"]["name"] for r in (await api.get(base)).json()["items"]] == ["standalone"]

@@ -2,8 +2,9 @@
 
 Argo CD's RBAC has no Rollout resource, so Tugboat names one: resource ``rollouts``, object
 ``<namespace>/<name>``, actions ``get`` and the name of each action (``promote``, ``abort``, ``undo``,
-``restart``; setting an image is ``update``). The live ``…/info/watch`` streams are in
-:mod:`tugboat.server.streams`.
+``restart``; setting an image is ``update``). AnalysisRuns are read under the same resource: a run
+owned by a Rollout is named by its Rollout (``<namespace>/<rollout>``), any other by itself. The live
+``…/info/watch`` streams are in :mod:`tugboat.server.streams`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tugboat.kube import errors
+from tugboat.kube.client import Obj
+from tugboat.rollouts import crds
 from tugboat.server import context, rollouts
 from tugboat.server.problems import Problem
 
@@ -91,6 +95,45 @@ async def set_image(request: Request) -> Response:
     return JSONResponse(await rollouts.set_image(client, namespace, name, container=container, image=image))
 
 
+def _run_rbac_object(run: Obj) -> str:
+    meta = run.get("metadata") or {}
+    owners = [ref for ref in meta.get("ownerReferences") or [] if ref.get("kind") == "Rollout"]
+    return f"{meta.get('namespace')}/{owners[0]['name'] if owners else meta.get('name')}"
+
+
+async def list_analysis_runs(request: Request) -> Response:
+    """The AnalysisRuns of a namespace (optionally ``?rollout=NAME``), newest first."""
+    namespace = request.path_params["namespace"]
+    try:
+        runs, version = await context.settings(request).client.list(crds.ANALYSISRUN, namespace)
+    except errors.ApiError as exc:
+        if exc.not_found:
+            raise Problem(404, f"the server has no AnalysisRun API ({exc.message})") from exc
+        raise
+    rollout = request.query_params.get("rollout")
+    decide = await context.decider(request)
+    user, groups = context.username(request), context.groups(request)
+    items = [
+        run
+        for run in runs
+        if decide.enforce(user, groups, "rollouts", "get", _run_rbac_object(run))
+        and (not rollout or _run_rbac_object(run) == f"{namespace}/{rollout}")
+    ]
+    items.sort(key=lambda run: str(run["metadata"].get("creationTimestamp") or ""), reverse=True)
+    return JSONResponse({"metadata": {"resourceVersion": version}, "items": items})
+
+
+async def get_analysis_run(request: Request) -> Response:
+    """One AnalysisRun with its measurements."""
+    params = request.path_params
+    client = context.settings(request).client
+    run = await client.get_or_none(crds.ANALYSISRUN, params["name"], params["namespace"])
+    if run is None:
+        raise Problem(404, f'analysisruns.argoproj.io "{params["name"]}" not found')
+    await context.authorize(request, "rollouts", "get", _run_rbac_object(run))
+    return JSONResponse(run)
+
+
 def routes() -> list[BaseRoute]:
     guarded = context.guarded
     rollout = "/api/v1/rollouts/{namespace}/{name}"
@@ -104,4 +147,6 @@ def routes() -> list[BaseRoute]:
         Route(f"{rollout}/undo/{{revision}}", guarded(undo_rollout), methods=["PUT"]),
         Route(f"{rollout}/restart", guarded(restart_rollout), methods=["PUT"]),
         Route(f"{rollout}/set/{{container}}/{{image:path}}", guarded(set_image), methods=["PUT"]),
+        Route("/api/v1/analysisruns/{namespace}", guarded(list_analysis_runs), methods=["GET"]),
+        Route("/api/v1/analysisruns/{namespace}/{name}", guarded(get_analysis_run), methods=["GET"]),
     ]
