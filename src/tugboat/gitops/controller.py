@@ -636,8 +636,8 @@ class ApplicationController:
             await self._persist_operation(app, state, done=False)
             target = str(operation["sync"].get("revision") or "").strip() or "the target revision"
             user = (operation.get("initiatedBy") or {}).get("username")
-            started = f"{user} initiated sync to" if user else "Initiated automated sync to"
-            self._event(app, events.NORMAL, "OperationStarted", f"{started} {target}")
+            initiated = f"{user} initiated sync to" if user else "Initiated automated sync to"
+            self._event(app, events.NORMAL, "OperationStarted", f"{initiated} {target}")
             return 0.0  # continue from the informer's copy, which now holds the persisted state
         retry_at = self._retry_at.get(key)
         if retry_at is not None:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from tugboat.kube import errors
 from tugboat.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ async def run_workers(
                 again = await handler(key)
             except Exception as exc:
                 level = logging.WARNING if queue.failures(key) < 5 else logging.ERROR
+                if isinstance(exc, errors.ApiError) and exc.conflict and queue.failures(key) < 5:
+                    level = logging.DEBUG  # optimistic concurrency at work: the retry reads the new version
                 log.log(
                     level, "%s: %s failed (retrying): %s", name, key, exc, exc_info=level == logging.ERROR
                 )
