@@ -553,12 +553,13 @@ def test_status_watch(
         kube, namespace, status={"phase": "Progressing", "message": "more replicas need to be updated"}
     )
 
+    # Each change comes a second after the last: room for the command to start and print on a busy machine.
     def controller() -> None:
-        time.sleep(0.4)
+        time.sleep(1.0)
         patch_status(kube, namespace, "web", {"phase": "Paused", "message": "CanaryPauseStep"})
-        time.sleep(0.4)
+        time.sleep(0.5)
         patch_status(kube, namespace, "web", {"replicas": 2})  # no change of phase: nothing printed
-        time.sleep(0.4)
+        time.sleep(0.5)
         patch_status(kube, namespace, "web", {"phase": "Healthy", "message": ""})
 
     background(controller)
@@ -573,7 +574,7 @@ def test_status_watch(
     patch_status(kube, namespace, "web", {"phase": "Progressing", "message": "rollout is restarting"})
     timed_out = 'ProgressDeadlineExceeded: ReplicaSet "web-h2" has timed out progressing.'
     degrade = {"phase": "Degraded", "message": timed_out}
-    background(lambda: (time.sleep(0.3), patch_status(kube, namespace, "web", degrade)))
+    background(lambda: (time.sleep(1.0), patch_status(kube, namespace, "web", degrade)))
     degraded = cli(kube, namespace, "status", "web", "-t", "10s")
     assert degraded.exit_code == 1
     assert degraded.stdout.splitlines() == ["Progressing - rollout is restarting", f"Degraded - {timed_out}"]
@@ -704,11 +705,11 @@ def test_get_watch_redraws_on_changes(
         kube, namespace, status={"phase": "Progressing", "message": "more replicas need to be updated"}
     )
     background(
-        lambda: (time.sleep(0.6), patch_status(kube, namespace, "web", {"phase": "Healthy", "message": ""}))
+        lambda: (time.sleep(1.2), patch_status(kube, namespace, "web", {"phase": "Healthy", "message": ""}))
     )
     started = time.monotonic()
-    result = cli(kube, namespace, "get", "web", "--watch", "--timeout-seconds", "2")
-    assert 1.9 < time.monotonic() - started < 6
+    result = cli(kube, namespace, "get", "web", "--watch", "--timeout-seconds", "3")
+    assert 2.9 < time.monotonic() - started < 10
     assert result.exit_code == 0, result.output
     views = result.stdout.split("\n\nName:")
     assert len(views) == 2, result.stdout  # plain output: one view per change, none for clock ticks
