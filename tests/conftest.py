@@ -20,6 +20,19 @@ from clusterproc import ClusterProcess, have_kubectl, start_cluster
 
 _counter = itertools.count()
 
+# Test files that take a minute or more on their own (a whole `tugboat up` with a browser, the seed's
+# process end to end). pytest-xdist's `--dist loadfile` hands out files in collection order, so these go
+# first: started last, they would run alone while the other workers sit idle.
+_LONG_FIRST = ("tests/ui/", "tests/rollouts_e2e/test_seed.py", "tests/cli/test_demo.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return 0 if any(f"/{long}" in path or path.endswith(long) for long in _LONG_FIRST) else 1
+
+    items.sort(key=rank)  # stable: the order within each group stays as collected
+
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:

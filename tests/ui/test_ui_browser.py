@@ -152,6 +152,8 @@ def open_tree_and_sync(page: Page, system: System) -> None:
     )
     page.get_by_test_id("tab-history").click()
     expect(page.get_by_test_id("history-row").nth(1)).to_be_visible()  # the automated sync, then ours
+    # Each revision's commit message, read from Git by the server.
+    expect(page.get_by_test_id("commit-message").first).not_to_be_empty(timeout=30_000)
     shot(page, "application-history")
 
 
