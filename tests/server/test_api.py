@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from clusterproc import ClusterProcess
 from tugboat.cli import main
 from tugboat.gitops import crds as gitops_crds
-from tugboat.kube import kinds
+from tugboat.kube import errors, kinds
 from tugboat.kube.client import Client
 from tugboat.rollouts import crds as rollout_crds
 from tugboat.server import app as server_app
-from tugboat.server import auth
+from tugboat.server import auth, problems
 
 client = server_support.client_fixture("test-api", gitops=True, rollouts=True)
 # A fresh namespace for the settings Secrets, Applications and Rollouts of one test.
@@ -317,3 +317,65 @@ async def test_analysis_runs_listed_by_rollout_and_authorized_by_it(client: Clie
         async with server_support.denied_to_admin(client, namespace, f"rollouts, get, {namespace}/web"):
             assert (await api.get(f"{base}/web-1-1")).status_code == 403  # named by its Rollout
             assert [r["metadata"]["name"] for r in (await api.get(base)).json()["items"]] == ["standalone"]
+
+
+async def test_session_hardening(client: Client, namespace: str) -> None:
+    """Cookie changes must be JSON (no cross-site form posts), logout ends the token itself, Applications
+    are served from the server's namespace only, auto-synced apps keep to Git's revision, and the
+    Kubernetes API's client errors stay client errors."""
+    auto = server_support.application(namespace, "auto", syncPolicy={"automated": {}})
+    await client.create(gitops_crds.APPLICATION, auto)
+    await client.create(gitops_crds.APPLICATION, server_support.application(namespace, "manual"))
+    async with _api(client, namespace) as api:
+        headers = await _admin(api, client, namespace)  # the session cookie stays in `api` too
+        sync = f"/api/v1/applications/manual/sync?appNamespace={namespace}"
+        form = await api.post(sync, content=b"prune=true", headers={"Content-Type": "text/plain"})
+        assert form.status_code == 415  # what a page of another site could send with the cookie
+        assert (await api.post(sync, json={"dryRun": True})).status_code == 200  # the UI's way
+        with_bearer = {**headers, "Content-Type": "text/plain"}
+        assert (await api.post(sync, content=b"", headers=with_bearer)).status_code == 400  # running
+
+        elsewhere = await api.get("/api/v1/applications", params={"appNamespace": "kube-system"})
+        assert elsewhere.status_code == 403 and "not permitted" in elsewhere.json()["message"]
+        moved = await api.post(
+            "/api/v1/applications/auto/sync", json={"revision": "v0.1", "appNamespace": "x"}
+        )
+        assert moved.status_code == 403
+
+        pinned = await api.post("/api/v1/applications/auto/sync", json={"revision": "v0.1"})
+        assert pinned.status_code == 400 and "auto-sync currently set to HEAD" in pinned.json()["message"]
+        assert (
+            await api.post("/api/v1/applications/auto/sync", json={"revision": "v0.1", "dryRun": True})
+        ).status_code == 200
+
+        huge = b'{"expiresIn": 1e400}'  # a float JSON allows, too big for any expiry time
+        bad = await api.post(
+            "/api/v1/account/admin/token", content=huge, headers={"Content-Type": "application/json"}
+        )
+        assert bad.status_code == 400
+
+        assert (
+            await api.delete("/api/v1/session", headers={"Content-Type": "application/json"})
+        ).status_code == 200
+        api.cookies.clear()
+        assert (await api.get("/api/v1/applications", headers=headers)).status_code == 401
+
+
+def test_cluster_client_errors_stay_client_errors() -> None:
+    invalid = problems.from_api_error(errors.ApiError(422, "Invalid", "spec.x: Invalid value"))
+    assert (invalid.status, invalid.body()["code"]) == (400, 3)
+    assert problems.from_api_error(errors.ApiError(410, "Expired", "too old")).status == 400
+    assert problems.from_api_error(errors.ApiError(502, "BadGateway", "")).status == 500
+
+
+def test_login_limiter_forgets_names_without_recent_failures() -> None:
+    now = [0.0]
+    limiter = auth.LoginLimiter(max_failures=2, window_seconds=60, max_tracked=3, clock=lambda: now[0])
+    for name in ("a", "b", "c", "d", "e"):
+        assert not limiter.blocked(name)  # asking does not store anything
+        limiter.failed(name)
+    assert len(limiter._failures) == 3  # a flood of made-up names stays bounded
+    limiter.failed("e")
+    assert limiter.blocked("e")
+    now[0] = 61.0
+    assert not limiter.blocked("e") and "e" not in limiter._failures

@@ -311,14 +311,15 @@ async def test_github_push_refreshes_only_matching_apps(
     response = await _post(api, body, _github_headers(body))
     assert response.status_code == 200, response.text
     expected = ["full-ref", "head", "multi", "ssh-main"]
-    assert response.json() == {"refreshed": expected}
+    assert response.json() == {}  # the public route does not say which apps use the repository
     assert await _refreshed(client, ns) == expected
 
     body = _github("refs/heads/dev")
-    assert (await _post(api, body, _github_headers(body))).json() == {"refreshed": ["dev"]}
+    assert (await _post(api, body, _github_headers(body))).json() == {}
+    assert await _refreshed(client, ns) == ["dev"]
     body = _github("refs/tags/v1.0")
-    assert (await _post(api, body, _github_headers(body))).json() == {"refreshed": ["tagged"]}
-    assert await _refreshed(client, ns) == ["dev", "tagged"]
+    assert (await _post(api, body, _github_headers(body))).json() == {}
+    assert await _refreshed(client, ns) == ["tagged"]
 
 
 async def test_github_signature_enforced_and_secret_rotates(
@@ -328,7 +329,7 @@ async def test_github_signature_enforced_and_secret_rotates(
     body = _github("refs/heads/main")
 
     # No secret configured: unsigned events are accepted.
-    assert (await _post(api, body, _github_headers(body))).json() == {"refreshed": ["web"]}
+    assert (await _post(api, body, _github_headers(body))).json() == {}
     assert await _refreshed(client, ns) == ["web"]
 
     await _set_secret(client, ns, "webhook.github.secret", "s3cret")
@@ -340,7 +341,8 @@ async def test_github_signature_enforced_and_secret_rotates(
     assert tampered.status_code == 401
     assert await _refreshed(client, ns) == []
     good = await _post(api, body, _github_headers(body, "s3cret"))
-    assert good.json() == {"refreshed": ["web"]}
+    assert good.json() == {}
+    assert await _refreshed(client, ns) == ["web"]
 
     await _set_secret(client, ns, "webhook.github.secret", "rotated")  # no restart needed
     assert (await _post(api, body, _github_headers(body, "s3cret"))).status_code == 401
@@ -364,13 +366,15 @@ async def test_gitlab_token_push_and_tag_push(client: Client, ns: str, api: http
     assert await _refreshed(client, ns) == []
 
     ok = await _post(api, body, {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "tok"})
-    assert ok.json() == {"refreshed": ["head"]}
+    assert ok.json() == {}
+    assert await _refreshed(client, ns) == ["head"]
     tag_headers = {"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Token": "tok"}
     tag = await _post(api, _gitlab("refs/tags/v2"), tag_headers)
-    assert tag.json() == {"refreshed": ["release"]}
+    assert tag.json() == {}
+    assert await _refreshed(client, ns) == ["release"]
     merge = await _post(api, b"{}", {"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": "tok"})
-    assert merge.status_code == 200 and merge.json() == {"refreshed": []}
-    assert await _refreshed(client, ns) == ["head", "release"]
+    assert merge.status_code == 200 and merge.json() == {}
+    assert await _refreshed(client, ns) == []  # a merge request refreshes nothing
 
 
 async def test_gitea_and_gogs_signatures(client: Client, ns: str, api: httpx.AsyncClient) -> None:
@@ -382,17 +386,19 @@ async def test_gitea_and_gogs_signatures(client: Client, ns: str, api: httpx.Asy
     gitea = {"X-Gitea-Event": "push", "X-Gogs-Event": "push", "X-GitHub-Event": "push"}
     assert (await _post(api, body, gitea)).status_code == 401
     signed = {**gitea, "X-Gitea-Signature": _hmac("gogs", body)}
-    assert (await _post(api, body, signed)).json() == {"refreshed": ["web"]}
+    assert (await _post(api, body, signed)).json() == {}
+    assert await _refreshed(client, ns) == ["web"]
     # ... and webhook.gitea.secret wins when set.
     await _set_secret(client, ns, "webhook.gitea.secret", "gitea")
     assert (await _post(api, body, signed)).status_code == 401
     signed = {**gitea, "X-Gitea-Signature": _hmac("gitea", body)}
-    assert (await _post(api, body, signed)).json() == {"refreshed": ["web"]}
+    assert (await _post(api, body, signed)).json() == {}
+    assert await _refreshed(client, ns) == ["web"]
 
     gogs = {"X-Gogs-Event": "push", "X-Gogs-Signature": _hmac("gitea", body)}
     assert (await _post(api, body, gogs)).status_code == 401
     gogs["X-Gogs-Signature"] = _hmac("gogs", body)
-    assert (await _post(api, body, gogs)).json() == {"refreshed": ["web"]}
+    assert (await _post(api, body, gogs)).json() == {}
     assert await _refreshed(client, ns) == ["web"]
 
 
@@ -411,8 +417,10 @@ async def test_bitbucket_cloud_uuid_and_server_signature(
     other = {"X-Event-Key": "repo:push", "X-Hook-UUID": "{00000000-0000-4000-8000-000000000000}"}
     assert (await _post(api, body, other)).status_code == 401
     cloud = {"X-Event-Key": "repo:push", "X-Hook-UUID": uuid.lower()}
-    assert (await _post(api, body, cloud)).json() == {"refreshed": ["cloud"]}
-    assert (await _post(api, _bitbucket_cloud("v3", "tag"), cloud)).json() == {"refreshed": ["cloud-tag"]}
+    assert (await _post(api, body, cloud)).json() == {}
+    assert await _refreshed(client, ns) == ["cloud"]
+    assert (await _post(api, _bitbucket_cloud("v3", "tag"), cloud)).json() == {}
+    assert await _refreshed(client, ns) == ["cloud-tag"]
 
     await _set_secret(client, ns, "webhook.bitbucketserver.secret", "bbs")
     body = _bitbucket_server("refs/heads/main")
@@ -422,10 +430,11 @@ async def test_bitbucket_cloud_uuid_and_server_signature(
     assert (await _post(api, body, bad)).status_code == 401
     good = {**server, "X-Hub-Signature": "sha256=" + _hmac("bbs", body)}
     # The default branch is not in the payload, so HEAD follows any branch push.
-    assert (await _post(api, body, good)).json() == {"refreshed": ["server", "server-http"]}
+    assert (await _post(api, body, good)).json() == {}
+    assert await _refreshed(client, ns) == ["server", "server-http"]
     ping = {"X-Event-Key": "diagnostics:ping", "X-Hub-Signature": "sha256=" + _hmac("bbs", b"{}")}
-    assert (await _post(api, b"{}", ping)).json() == {"refreshed": []}
-    assert await _refreshed(client, ns) == ["cloud", "cloud-tag", "server", "server-http"]
+    assert (await _post(api, b"{}", ping)).json() == {}
+    assert await _refreshed(client, ns) == []  # a ping refreshes nothing
 
 
 async def test_manifest_generate_paths_filter_refreshes(
@@ -440,9 +449,8 @@ async def test_manifest_generate_paths_filter_refreshes(
         body = _github("refs/heads/main", files=files)
         response = await _post(api, body, _github_headers(body))
         assert response.status_code == 200, response.text
-        names: list[str] = response.json()["refreshed"]
-        assert await _refreshed(client, ns) == names
-        return names
+        assert response.json() == {}
+        return await _refreshed(client, ns)
 
     assert await push(["apps/a/deploy.yaml"]) == ["a", "plain"]
     assert await push(["apps/b/x/service.yaml", "README.md"]) == ["b", "plain"]
@@ -455,7 +463,7 @@ async def test_manifest_generate_paths_filter_refreshes(
         gitops_crds.APPLICATION, "plain", {"metadata": {"annotations": {REFRESH: "hard"}}}, namespace=ns
     )
     body = _github("refs/heads/main", files=["docs/index.md"])
-    assert (await _post(api, body, _github_headers(body))).json() == {"refreshed": ["plain"]}
+    assert (await _post(api, body, _github_headers(body))).json() == {}
     app = await client.get(gitops_crds.APPLICATION, "plain", ns)
     assert app["metadata"]["annotations"][REFRESH] == "hard"
 
@@ -483,13 +491,14 @@ async def test_oversized_payload_is_refused(client: Client, ns: str, api: httpx.
     assert await _refreshed(client, ns) == []
 
     small = _github("refs/heads/main")
-    assert (await _post(api, small, _github_headers(small))).json() == {"refreshed": ["web"]}
+    assert (await _post(api, small, _github_headers(small))).json() == {}
+    assert await _refreshed(client, ns) == ["web"]
 
 
 async def test_unknown_events_and_malformed_payloads(client: Client, ns: str, api: httpx.AsyncClient) -> None:
     await _app(client, ns, "web", _source(REPO))
     ping = await _post(api, b'{"zen": "hi"}', {"X-GitHub-Event": "ping"})
-    assert ping.status_code == 200 and ping.json() == {"refreshed": []}
+    assert ping.status_code == 200 and ping.json() == {}
     anonymous = await _post(api, _github("refs/heads/main"), {})
     assert anonymous.status_code == 400 and "event header" in anonymous.json()["message"]
     broken = await _post(api, b"{not json", {"X-GitHub-Event": "push"})
@@ -516,5 +525,5 @@ async def test_local_repository_matches_file_url(
     }
     body = json.dumps(payload).encode()
     response = await _post(api, body, {"X-Gitea-Event": "push"})
-    assert response.json() == {"refreshed": ["local", "local-url"]}
+    assert response.json() == {}
     assert await _refreshed(client, ns) == ["local", "local-url"]

@@ -633,7 +633,8 @@ class ApplicationController:
                 "startedAt": now(),
             }
             self._applied[key] = {}
-            await self._persist_operation(app, state, done=False)
+            if not await self._persist_operation(app, state, done=False):
+                return 0.1
             target = str(operation["sync"].get("revision") or "").strip() or "the target revision"
             user = (operation.get("initiatedBy") or {}).get("username")
             initiated = f"{user} initiated sync to" if user else "Initiated automated sync to"
@@ -712,12 +713,14 @@ class ApplicationController:
             state["finishedAt"] = now()
             if state.get("retryCount") and new_phase != sync.SUCCEEDED:
                 state["message"] = f"{message.rstrip('.')} (retried {state['retryCount']} times)."
-        await self._persist_operation(
+        persisted = await self._persist_operation(
             app,
             state,
             done=done,
             history=done and new_phase == sync.SUCCEEDED and not request.dry_run and not request.resources,
         )
+        if not persisted:
+            return 0.1  # the operation changed meanwhile (a terminate request): go on from the new state
         if done:
             self.metrics.count_sync(app, state)
             self._completed_event(app, state)
@@ -745,7 +748,9 @@ class ApplicationController:
 
     async def _persist_operation(
         self, app: Mapping[str, Any], state: Obj, *, done: bool, history: bool = False
-    ) -> None:
+    ) -> bool:
+        """Write the operation's state; False when it was not written (the app is gone, or the phase
+        changed since it was read)."""
         ops: list[Obj] = [{"op": "add", "path": "/status/operationState", "value": state}]
         if done:
             ops.extend(_remove_ops("/operation"))
@@ -780,18 +785,21 @@ class ApplicationController:
                 crds.APPLICATION, meta["name"], ops, namespace=meta["namespace"], patch_type="json"
             )
         except kube_errors.ApiError as exc:
-            if exc.code == 422 and isinstance(read_phase, str) and "test" in (exc.message or ""):
+            message = exc.message or ""
+            lost_race = '"test" operation failed' in message or "testing value" in message
+            if exc.code == 422 and isinstance(read_phase, str) and lost_race:
                 log.info(
                     "%s/%s: operation phase changed while syncing; continuing from the new state",
                     meta["namespace"],
                     meta["name"],
                 )
                 self.request_refresh(informers.object_key(dict(app)), LEVEL_LATEST)
-                return
+                return False
             if not exc.not_found:
                 raise
-        else:
-            self._written[informers.object_key(dict(app))] = str(written["metadata"]["resourceVersion"])
+            return False
+        self._written[informers.object_key(dict(app))] = str(written["metadata"]["resourceVersion"])
+        return True
 
     # ------------------------------------------------------------------------------------ deletion
 

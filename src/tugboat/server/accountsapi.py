@@ -114,14 +114,17 @@ async def update_password(request: Request) -> Response:
     return JSONResponse({})
 
 
+_MAX_EXPIRES_IN = 100 * 365 * 24 * 3600  # a century: later expiry times overflow the JWT libraries
+
+
 def _expires_in(body: dict[str, Any]) -> int:
     value = body.get("expiresIn", 0)
     try:
         seconds = int(value or 0)  # Argo CD's gateway sends int64 values as strings
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise Problem(400, f"expiresIn must be a number of seconds, got {value!r}") from None
-    if seconds < 0:
-        raise Problem(400, "expiresIn must not be negative")
+    if not 0 <= seconds <= _MAX_EXPIRES_IN:
+        raise Problem(400, f"expiresIn must be between 0 and {_MAX_EXPIRES_IN} seconds")
     return seconds
 
 

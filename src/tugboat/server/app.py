@@ -72,6 +72,7 @@ async def userinfo(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    context.settings(request).revoke(request.state.claims)  # the token stops working, not only the cookie
     response = JSONResponse({})
     response.delete_cookie(auth.TOKEN_COOKIE)
     return response

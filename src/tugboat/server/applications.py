@@ -224,6 +224,20 @@ def sync_operation(body: Mapping[str, Any], *, username: str) -> Obj:
     return operation
 
 
+def refuse_revision_under_auto_sync(app: Mapping[str, Any], operation: Mapping[str, Any]) -> None:
+    """Argo CD's rule: with automated sync on, a real (not dry-run) sync may not go to another revision
+    than the one Git names, since auto-sync would take the app straight back."""
+    sync = operation.get("sync") or {}
+    revision = str(sync.get("revision") or "")
+    automated = _field(app, "spec", "syncPolicy", "automated") is not None
+    if not automated or not revision or sync.get("dryRun"):
+        return
+    target = str(_field(app, "spec", "source", "targetRevision") or "HEAD")
+    if _field(app, "spec", "sources") or revision in (target, _field(app, "status", "sync", "revision")):
+        return
+    raise Problem(400, f"Cannot sync to {revision}: auto-sync currently set to {target}")
+
+
 def operation_in_progress(app: Mapping[str, Any]) -> bool:
     return bool(app.get("operation")) or _field(app, "status", "operationState", "phase") in RUNNING_PHASES
 

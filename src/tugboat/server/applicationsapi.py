@@ -25,8 +25,20 @@ class FastJSON(JSONResponse):
         return orjson.dumps(content)
 
 
+def checked_namespace(request: Request, namespace: object) -> str:
+    """``namespace`` when it is the server's own (where Applications and AppProjects live), else 403.
+
+    Argo CD serves Applications of other namespaces only when they are listed in its settings; Tugboat
+    serves its control namespace only, so a caller cannot point the server at objects elsewhere by
+    naming an Application namespace it writes itself."""
+    own = context.settings(request).namespace
+    if namespace in (None, "", own):
+        return own
+    raise Problem(403, f"application namespace '{namespace}' is not permitted: Applications live in '{own}'")
+
+
 def app_namespace(request: Request) -> str:
-    return request.query_params.get("appNamespace") or context.settings(request).namespace
+    return checked_namespace(request, request.query_params.get("appNamespace"))
 
 
 def rbac_object(app: Obj) -> str:
@@ -89,10 +101,11 @@ async def get_application(request: Request) -> Response:
 
 async def sync_application(request: Request) -> Response:
     body = await context.json_body(request)
-    namespace = str(body.get("appNamespace") or app_namespace(request))
+    namespace = checked_namespace(request, body.get("appNamespace") or app_namespace(request))
     name = request.path_params["name"]
-    await authorized_app(request, "sync", namespace=namespace)
+    current = await authorized_app(request, "sync", namespace=namespace)
     operation = applications.sync_operation(body, username=context.username(request))
+    applications.refuse_revision_under_auto_sync(current, operation)
     app = await applications.request_operation(context.settings(request).client, namespace, name, operation)
     return JSONResponse(app)
 
@@ -111,7 +124,7 @@ async def revision_metadata(request: Request) -> Response:
 
 async def rollback(request: Request) -> Response:
     body = await context.json_body(request)
-    namespace = str(body.get("appNamespace") or app_namespace(request))
+    namespace = checked_namespace(request, body.get("appNamespace") or app_namespace(request))
     app = await authorized_app(request, "sync", namespace=namespace)
     operation = applications.rollback_operation(app, body, username=context.username(request))
     written = await applications.request_operation(

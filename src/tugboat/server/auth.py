@@ -122,7 +122,9 @@ async def _settings_values(client: Client, namespace: str, missing: list[str]) -
     if _SECRET_KEY in missing:
         values[_SECRET_KEY] = base64.b64encode(secrets.token_bytes(32)).decode()
     if _PASSWORD_KEY in missing:
-        values[_PASSWORD_KEY] = hash_password(await _initial_password(client, namespace))
+        values[_PASSWORD_KEY] = await asyncio.to_thread(
+            hash_password, await _initial_password(client, namespace)
+        )
         values[_MTIME_KEY] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return values
 
@@ -297,10 +299,11 @@ async def get_account(client: Client, name: str, *, namespace: str) -> Account |
 async def verify_login(client: Client, username: str, password: str, *, namespace: str) -> bool:
     """Whether ``password`` is the password of ``username``, an enabled local account that may log in."""
     account = await get_account(client, username, namespace=namespace)
+    # bcrypt takes ~0.1 s of CPU: in a thread, so that logins never stall the server's other requests.
     if account is None or not account.enabled or not account.can(LOGIN) or not account.password_hash:
-        check_password(password, _unmatchable_hash())  # answer as slowly as for a real account
+        await asyncio.to_thread(check_password, password, _unmatchable_hash())  # as slow as a real account
         return False
-    return check_password(password, account.password_hash)
+    return await asyncio.to_thread(check_password, password, account.password_hash)
 
 
 @functools.lru_cache(maxsize=1)
@@ -341,7 +344,7 @@ def _now() -> datetime.datetime:
 async def set_password(client: Client, name: str, password: str, *, namespace: str) -> None:
     """Store a new bcrypt hash for ``name``; sessions issued before now stop being accepted."""
     password_key, mtime_key, _ = secret_keys(name)
-    hashed = hash_password(password)
+    hashed = await asyncio.to_thread(hash_password, password)
     mtime = _now().isoformat(timespec="microseconds").replace("+00:00", "Z")
     await _update_secret(client, namespace, lambda _secret: {password_key: hashed, mtime_key: mtime})
 
@@ -470,21 +473,29 @@ class LoginLimiter:
 
     max_failures: int = 5
     window_seconds: float = 60.0
+    max_tracked: int = 10_000
     clock: Callable[[], float] = time.monotonic
     _failures: dict[str, deque[float]] = field(default_factory=dict)
 
     def _recent(self, username: str) -> deque[float]:
-        failures = self._failures.setdefault(username, deque())
+        failures = self._failures.get(username, deque())
         horizon = self.clock() - self.window_seconds
         while failures and failures[0] <= horizon:
             failures.popleft()
+        if not failures:
+            self._failures.pop(username, None)  # no entry for names without recent failures
         return failures
 
     def blocked(self, username: str) -> bool:
         return len(self._recent(username)) >= self.max_failures
 
     def failed(self, username: str) -> None:
-        self._recent(username).append(self.clock())
+        failures = self._recent(username)
+        failures.append(self.clock())
+        self._failures[username] = failures
+        if len(self._failures) > self.max_tracked:  # a flood of made-up names: forget the oldest ones
+            for name in list(self._failures)[: len(self._failures) - self.max_tracked]:
+                del self._failures[name]
 
     def succeeded(self, username: str) -> None:
         self._failures.pop(username, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,15 @@ class Settings:
     namespace: str
     limiter: auth.LoginLimiter = field(default_factory=auth.LoginLimiter)
     policy: rbac.Policy | None = None
+    revoked: dict[str, float] = field(default_factory=dict)  # jti of logged-out sessions → their expiry
+
+    def revoke(self, claims: dict[str, Any]) -> None:
+        """End a session before it expires (logout); forgotten once it would have expired anyway."""
+        now = time.time()
+        for jti in [jti for jti, expiry in self.revoked.items() if expiry < now]:
+            del self.revoked[jti]
+        if claims.get("jti"):
+            self.revoked[str(claims["jti"])] = float(claims.get("exp") or now + 86_400)
 
     def __post_init__(self) -> None:
         if self.policy is None:
@@ -79,8 +89,33 @@ async def authenticate(request: Request) -> dict[str, Any]:
         claims = await auth.authenticate(state.client, token, state.secret_key, namespace=state.namespace)
     except auth.AuthError as exc:
         raise Problem(401, str(exc)) from exc
+    if str(claims.get("jti")) in state.revoked:
+        raise Problem(401, "invalid session: logged out")
+    if request.method not in _SAFE_METHODS and request.headers.get("authorization") is None:
+        _check_json_request(request)
     request.state.claims = claims
     return claims
+
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _check_json_request(request: Request) -> None:
+    """A change made with the session cookie must say it sends JSON: browsers send that content type
+    across origins only after a CORS preflight, which this server never grants, so a page of another
+    site (or a sibling subdomain, which SameSite cookies do not stop) cannot make the change."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise Problem(
+            415, "requests authenticated by the session cookie must send Content-Type: application/json"
+        )
+
+
+async def reauthenticate(request: Request) -> None:
+    """Check a long-lived request's session again, and read the RBAC policy afresh from now on."""
+    if hasattr(request.state, "rbac_decider"):
+        del request.state.rbac_decider
+    await authenticate(request)
 
 
 def error_response(exc: Exception) -> JSONResponse:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tugboat.kube import errors
 
 # gRPC status codes (what Argo CD puts in "code") for the HTTP statuses we answer with.
-_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 500: 13, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
 
 
 class Problem(Exception):
@@ -22,6 +22,10 @@ class Problem(Exception):
 
 
 def from_api_error(exc: errors.ApiError) -> Problem:
-    """The Kubernetes API's answer passed on with its status (unknown statuses become 500)."""
-    status = exc.code if exc.code in _GRPC_CODES else 500
+    """The Kubernetes API's answer passed on with its status; other client errors (422 Invalid, 410, 415)
+    are the caller's too, so they become 400, and only server-side failures 500."""
+    if exc.code in _GRPC_CODES:
+        status = exc.code
+    else:
+        status = 400 if 400 <= exc.code < 500 else 500
     return Problem(status, exc.message or exc.reason)

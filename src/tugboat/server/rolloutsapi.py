@@ -20,6 +20,16 @@ from tugboat.server import context, rollouts
 from tugboat.server.problems import Problem
 
 
+async def without_hidden_application(request: Request, info: Obj) -> Obj:
+    """``info`` without its managing Application when the caller may not get that Application."""
+    app = info.get("application")
+    if isinstance(app, dict):
+        obj = f"{app.get('project') or 'default'}/{app.get('name')}"
+        if not await context.allowed(request, "applications", "get", obj):
+            info["application"] = None
+    return info
+
+
 async def _authorize(request: Request, action: str) -> tuple[str, str]:
     params = request.path_params
     namespace, name = params["namespace"], params.get("name", "*")
@@ -32,7 +42,7 @@ async def list_rollouts(request: Request) -> Response:
     state = context.settings(request)
     listed = await rollouts.list_infos(state.client, namespace, app_namespace=state.namespace)
     listed["rollouts"] = [
-        info
+        await without_hidden_application(request, info)
         for info in listed.get("rollouts", [])
         if await context.allowed(
             request, "rollouts", "get", f"{namespace}/{info.get('objectMeta', {}).get('name', '')}"
@@ -44,7 +54,8 @@ async def list_rollouts(request: Request) -> Response:
 async def get_rollout(request: Request) -> Response:
     namespace, name = await _authorize(request, "get")
     state = context.settings(request)
-    return JSONResponse(await rollouts.get_info(state.client, namespace, name, app_namespace=state.namespace))
+    info = await rollouts.get_info(state.client, namespace, name, app_namespace=state.namespace)
+    return JSONResponse(await without_hidden_application(request, info))
 
 
 async def promote_rollout(request: Request) -> Response:

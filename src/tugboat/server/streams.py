@@ -37,6 +37,7 @@ from tugboat.server import (
     context,
     resourcetree,
     rollouts,
+    rolloutsapi,
     watchhub,
 )
 from tugboat.server.problems import Problem
@@ -45,6 +46,7 @@ from tugboat.util.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15.0
+MAX_BACKLOG = 5_000  # events waiting for a slow client before its stream is ended
 DEBOUNCE_SECONDS = 0.25
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _HUB_ATTRIBUTE = "tugboat_watch_hub"
@@ -97,14 +99,26 @@ def encode(payload: Obj) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-async def event_stream(produce: Producer) -> AsyncIterator[bytes]:
+async def event_stream(
+    produce: Producer, *, recheck: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[bytes]:
     """The bytes of an event stream of what ``produce`` sends, with keep-alive comments; the producer
-    runs as a task that is cancelled (and awaited) when the stream ends for whatever reason."""
+    runs as a task that is cancelled (and awaited) when the stream ends for whatever reason.
+
+    At each keep-alive ``recheck`` runs (the caller's session and permissions, again): a stream ends
+    when its session is logged out, its account disabled or its permission taken away. A client that
+    reads too slowly (``MAX_BACKLOG`` events waiting) is cut off rather than buffered without bound; its
+    EventSource reconnects and starts from the current state."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def send(payload: Obj) -> None:
+        if queue.qsize() >= MAX_BACKLOG:
+            raise Problem(503, "the client reads the stream too slowly")
+        queue.put_nowait(encode(payload))
 
     async def run() -> None:
         try:
-            await produce(lambda payload: queue.put_nowait(encode(payload)))
+            await produce(send)
         except asyncio.CancelledError:
             raise
         except (Problem, errors.KubeError) as exc:
@@ -120,6 +134,12 @@ async def event_stream(produce: Producer) -> AsyncIterator[bytes]:
             try:
                 chunk = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
+                if recheck is not None:
+                    try:
+                        await recheck()
+                    except (Problem, errors.KubeError) as exc:
+                        log.info("event stream ended: %s", exc)
+                        return
                 yield b": keepalive\n\n"
                 continue
             if chunk is None:
@@ -130,8 +150,20 @@ async def event_stream(produce: Producer) -> AsyncIterator[bytes]:
             await cancel_and_wait([task])
 
 
-def sse_response(produce: Producer) -> Response:
-    return StreamingResponse(event_stream(produce), media_type="text/event-stream", headers=HEADERS)
+def sse_response(
+    request: Request, produce: Producer, *, authorize: Callable[[], Awaitable[None]] | None = None
+) -> Response:
+    """The event stream of ``produce`` for ``request``, whose session (and ``authorize``) is checked
+    again at every keep-alive."""
+
+    async def recheck() -> None:
+        await context.reauthenticate(request)
+        if authorize is not None:
+            await authorize()
+
+    return StreamingResponse(
+        event_stream(produce, recheck=recheck), media_type="text/event-stream", headers=HEADERS
+    )
 
 
 class _Changes:
@@ -289,7 +321,7 @@ async def _may_get_app(request: Request, app: Obj) -> bool:
 
 async def stream_applications(request: Request) -> Response:
     _app_filter(request)  # a bad selector is a 400 now, not a silent end of the stream
-    return sse_response(lambda send: _stream_applications(request, send))
+    return sse_response(request, lambda send: _stream_applications(request, send))
 
 
 # ---------------------------------------------------------------------------------- resource tree
@@ -337,7 +369,14 @@ async def _stream_tree(request: Request, send: Send, namespace: str, name: str) 
 async def stream_tree(request: Request) -> Response:
     app = await applicationsapi.authorized_app(request, "get")
     namespace = applicationsapi.app_namespace(request)
-    return sse_response(lambda send: _stream_tree(request, send, namespace, app["metadata"]["name"]))
+    name = app["metadata"]["name"]
+
+    async def still_allowed() -> None:
+        await applicationsapi.authorized_app(request, "get")
+
+    return sse_response(
+        request, lambda send: _stream_tree(request, send, namespace, name), authorize=still_allowed
+    )
 
 
 # --------------------------------------------------------------------------------------- rollouts
@@ -389,6 +428,7 @@ async def _stream_rollouts(request: Request, send: Send, namespace: str, name: s
                 if not await context.allowed(request, "rollouts", "get", f"{namespace}/{ro_name}"):
                     continue
                 info = rollouts.rollout_info(found[ro_name], related=related)
+                info = await rolloutsapi.without_hidden_application(request, info)
                 encoded = orjson.dumps(info)
                 if sent.get(ro_name, (b"", {}))[0] != encoded:
                     send({"result": info})
@@ -402,14 +442,20 @@ async def _stream_rollouts(request: Request, send: Send, namespace: str, name: s
 
 async def stream_rollouts(request: Request) -> Response:
     namespace = request.path_params["namespace"]
-    return sse_response(lambda send: _stream_rollouts(request, send, namespace, None))
+    return sse_response(request, lambda send: _stream_rollouts(request, send, namespace, None))
 
 
 async def stream_rollout(request: Request) -> Response:
     namespace, name = request.path_params["namespace"], request.path_params["name"]
     await context.authorize(request, "rollouts", "get", f"{namespace}/{name}")
     await rollouts.get_rollout(context.settings(request).client, namespace, name)  # 404 now, not later
-    return sse_response(lambda send: _stream_rollouts(request, send, namespace, name))
+
+    async def still_allowed() -> None:
+        await context.authorize(request, "rollouts", "get", f"{namespace}/{name}")
+
+    return sse_response(
+        request, lambda send: _stream_rollouts(request, send, namespace, name), authorize=still_allowed
+    )
 
 
 def routes() -> list[BaseRoute]:

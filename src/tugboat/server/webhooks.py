@@ -238,7 +238,8 @@ def _payload(body: bytes) -> Obj:
 
 
 async def receive(request: Request) -> Response:
-    """Verify, parse and act on one webhook request; answer ``{"refreshed": [names]}``."""
+    """Verify, parse and act on one webhook request; answer ``{}`` whatever was refreshed (the route is
+    public: it must not tell a caller which Applications use a repository; the log says)."""
     provider = webhookpayloads.detect(request.headers)
     if provider is None:
         raise Problem(400, "unknown webhook: no GitHub, GitLab, Gitea, Gogs or Bitbucket event header")
@@ -254,7 +255,7 @@ async def receive(request: Request) -> Response:
         raise Problem(401, f"{provider.name} webhook verification failed: {exc}") from exc
     if not provider.is_push(request.headers):
         log.debug("ignoring %s webhook event %r", provider.name, provider.event(request.headers))
-        return JSONResponse({"refreshed": []})
+        return JSONResponse({})
     try:
         push = provider.parse(_payload(body))
     except webhookpayloads.PayloadError as exc:
@@ -267,7 +268,7 @@ async def receive(request: Request) -> Response:
         ", ".join(ref.name for ref in push.refs) or "?",
         ", ".join(refreshed) or "nothing",
     )
-    return JSONResponse({"refreshed": refreshed})
+    return JSONResponse({})
 
 
 def routes() -> list[BaseRoute]:

@@ -2,7 +2,7 @@
 // resource tree, the diff against Git, the deployment history, events and conditions. The app and its
 // tree stay live through the application streams (or polling when they are not available); updates
 // redraw the header and the current tab and keep the open tab and side panel.
-import { act, api, badge, confirm, h, link, mount, navigate, route, shortSha, stream, throttle, timeAgo } from './core.js';
+import { act, api, badge, confirm, h, link, mount, navigate, repeat, route, shortSha, stream, throttle, timeAgo } from './core.js';
 import { appApi, destinationText, isAutomated, primarySource, sourceCount } from './appcommon.js';
 import { eventsTable, findItem, nodeKey, renderTree, resourcePanel } from './apptree.js';
 import { deleteDialog, syncDialog } from './appdialogs.js';
@@ -387,16 +387,17 @@ function renderApplication(params, query, outlet) {
 
   const redraw = throttle(() => { if (!closed) draw(); }, 300);
 
-  // A stream that falls back to polling `poll` after repeated errors or when it never opens.
+  // A stream that falls back to polling `poll` (an async function: one call at a time) after repeated
+  // errors or when it never opens.
   function live(path, onData, poll) {
     let errors = 0;
     let opened = false;
     let timer = null;
-    let interval = null;
+    let stopPolling = null;
     const fallback = () => {
-      if (interval || closed) return;
+      if (stopPolling || closed) return;
       close();
-      interval = setInterval(poll, POLL_MS);
+      stopPolling = repeat(poll, POLL_MS);
     };
     const close = stream(path, onData, (state) => {
       if (state === 'open') { if (opened && errors) poll(); opened = true; errors = 0; clearTimeout(timer); timer = null; return; }
@@ -404,7 +405,7 @@ function renderApplication(params, query, outlet) {
       if (errors >= 3) fallback();
       else if (!timer) timer = setTimeout(() => { timer = null; if (errors) fallback(); }, 8000);
     });
-    cleanups.push(() => { close(); clearTimeout(timer); clearInterval(interval); });
+    cleanups.push(() => { close(); clearTimeout(timer); if (stopPolling) stopPolling(); });
   }
 
   (async () => {
@@ -427,12 +428,12 @@ function renderApplication(params, query, outlet) {
       if (result.type === 'DELETED') { markDeleted(); return; }
       app = result.application;
       redraw();
-    }, () => { if (!deleted) reloadApp(); });
+    }, () => (deleted ? null : reloadApp()));
     live(`/api/v1/stream/applications/${encodeURIComponent(name)}/resource-tree?${new URLSearchParams({ appNamespace: namespace })}`, (data) => {
       if (!data || !data.result) return;
       tree = data.result;
       if (tab === 'tree') redraw();
-    }, () => { if (!deleted) reloadTree(); });
+    }, () => (deleted ? null : reloadTree()));
   })();
 
   return () => {

@@ -4,11 +4,12 @@
 // It has to stay quick with a thousand apps, so: the list asks only for the fields it shows; each app's
 // element is built once and cached until that app changes; the first screenful is drawn at once and the
 // rest in later animation frames; stream events are batched and patch single elements in place.
-import { api, badge, h, mount, navigate, route, shortSha, stream, timeAgo } from './core.js';
+import { api, badge, h, mount, navigate, repeat, route, shortSha, stream, timeAgo } from './core.js';
 import { appPath, destinationText, primarySource, sourceText } from './appcommon.js';
 
 export const LIST_FIELDS = [
-  'items.metadata.name', 'items.metadata.namespace', 'items.metadata.creationTimestamp', 'items.spec',
+  'items.metadata.name', 'items.metadata.namespace', 'items.metadata.creationTimestamp',
+  'items.metadata.resourceVersion', 'items.spec',
   'items.status.sync.status', 'items.status.sync.revision', 'items.status.health', 'items.status.summary',
   'items.status.operationState.phase', 'items.status.operationState.finishedAt', 'items.status.reconciledAt',
 ].join(',');
@@ -27,6 +28,7 @@ const keyOf = (app) => `${app.metadata.namespace || ''}/${app.metadata.name}`;
 const syncOf = (app) => (app.status && app.status.sync && app.status.sync.status) || 'Unknown';
 const healthOf = (app) => (app.status && app.status.health && app.status.health.status) || 'Unknown';
 const projectOf = (app) => (app.spec && app.spec.project) || 'default';
+const versionOf = (app) => (app && app.metadata && app.metadata.resourceVersion) || '';
 
 // ------------------------------------------------------------------------------------ elements
 
@@ -345,7 +347,7 @@ function renderApplications(params, query, outlet) {
         continue;
       }
       if (!before) structural = true;
-      else if (same(before, app)) continue; // a stream (re)connect repeats every app as ADDED
+      else if (same(before, app)) continue;
       else if (matches(before) !== matches(app) || syncOf(before) !== syncOf(app) || healthOf(before) !== healthOf(app)
         || projectOf(before) !== projectOf(app)) structural = true;
       apps.set(key, app);
@@ -365,15 +367,31 @@ function renderApplications(params, query, outlet) {
     }
   }
 
+  // Same resourceVersion: the same object (the cheap test that lets the stream's opening replay of every
+  // app cost nothing). Otherwise compare what the page shows: a write that changed none of it redraws nothing.
   function same(a, b) {
-    return a === b || JSON.stringify(a) === JSON.stringify(b);
+    if (a === b) return true;
+    const version = versionOf(a);
+    if (version && version === versionOf(b)) return true;
+    return shown(a) === shown(b);
   }
 
+  function shown(app) {
+    return JSON.stringify({ ...app, metadata: { ...app.metadata, resourceVersion: undefined } });
+  }
+
+  // The stream starts by sending every app as ADDED (again on each reconnect): apps the page already has
+  // at that version are dropped here, so only real changes reach the batch.
   function onEvent(data) {
     const result = data && data.result;
     if (!result || !result.application || !result.application.metadata) return;
-    const key = keyOf(result.application);
-    queue(key, result.type === 'DELETED' ? null : result.application);
+    const app = result.application;
+    const key = keyOf(app);
+    if (result.type === 'DELETED') { queue(key, null); return; }
+    const latest = pending.has(key) ? pending.get(key) : apps.get(key);
+    const version = versionOf(app);
+    if (latest && version && versionOf(latest) === version) return;
+    queue(key, app);
   }
 
   async function load() {
@@ -386,6 +404,7 @@ function renderApplications(params, query, outlet) {
   let everOpened = false;
   let giveUpTimer = null;
   let polling = false;
+  let stopPolling = null;
 
   function setLive(state, text) {
     live.className = `live-state ${state}`;
@@ -415,7 +434,7 @@ function renderApplications(params, query, outlet) {
     polling = true;
     if (closeStream) { closeStream(); closeStream = null; }
     setLive('polling', `Polling every ${POLL_MS / 1000}s`);
-    timers.push(setInterval(resync, POLL_MS));
+    stopPolling = repeat(resync, POLL_MS);
   }
 
   async function resync() {
@@ -468,6 +487,7 @@ function renderApplications(params, query, outlet) {
     if (closeStream) closeStream();
     clearTimeout(flushTimer);
     clearTimeout(giveUpTimer);
+    if (stopPolling) stopPolling();
     for (const t of timers) clearInterval(t);
   };
 }

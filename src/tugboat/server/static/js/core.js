@@ -47,10 +47,10 @@ export function mount(el, ...children) {
 // JSON request to the API server; the session cookie goes along. A 401 sends the user to the login page.
 export async function api(path, { method = 'GET', body, signal } = {}) {
   const init = { method, signal, credentials: 'same-origin', headers: {} };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['Content-Type'] = 'application/json';
-  }
+  // Every change says it sends JSON, body or not: the server refuses cookie-authenticated changes that
+  // do not (another site's page cannot send this content type without a CORS preflight).
+  if (method !== 'GET') init.headers['Content-Type'] = 'application/json';
+  if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(path, init);
   const text = await response.text();
   let data = null;
@@ -289,4 +289,17 @@ export function throttle(fn, ms) {
       if (pending) { const last = pending; pending = null; fn(...last); }
     }, ms);
   };
+}
+
+// Run `fn` every `ms`, the next run only after the last one finished (a slow answer never piles
+// requests up). Returns a stop function.
+export function repeat(fn, ms) {
+  let timer = null;
+  let stopped = false;
+  const tick = async () => {
+    try { await fn(); } catch (err) { console.error(err); }
+    if (!stopped) timer = setTimeout(tick, ms);
+  };
+  timer = setTimeout(tick, ms);
+  return () => { stopped = true; clearTimeout(timer); };
 }

@@ -4,7 +4,7 @@
 // the analysis runs with their measurements. Fed by the info watch stream, polling when that fails.
 // Fields other parts add to RolloutInfo (pods, analysisRuns, application) are optional here.
 
-import { act, api, badge, confirm, h, link, mount, route, timeAgo } from './core.js';
+import { act, api, badge, confirm, h, link, mount, repeat, route, timeAgo } from './core.js';
 
 const POLL_MS = 2000;
 const RUNS_SHOWN = 5; // newest analysis runs shown before 'show older'
@@ -494,7 +494,7 @@ function render(params, query, outlet) {
   const base = `/api/v1/rollouts/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
   let info = null;
   let closeStream = null;
-  let poller = null;
+  let poller = null; // stops the polling (while the stream is down)
   let gone = false;
   const openRuns = new Set();
   const apps = new Map(); // guessed Application name -> {syncStatus, healthStatus} (fallback lookups)
@@ -598,8 +598,8 @@ function render(params, query, outlet) {
   }
 
   function poll(on) {
-    if (on && !poller && !gone) poller = setInterval(refresh, POLL_MS);
-    if (!on && poller) { clearInterval(poller); poller = null; }
+    if (on && !poller && !gone) poller = repeat(refresh, POLL_MS);
+    if (!on && poller) { poller(); poller = null; }
   }
 
   function stop() {

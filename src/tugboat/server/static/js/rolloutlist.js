@@ -2,10 +2,13 @@
 // Namespaces come from where the Applications deploy (plus whatever the user types); the choice is
 // remembered in localStorage. Rows link to the Rollout page.
 
-import { api, badge, h, link, mount, navigate, route, showError, stream, throttle } from './core.js';
+import { api, badge, h, link, mount, navigate, repeat, route, showError, stream, throttle } from './core.js';
 
 const STORAGE_KEY = 'tugboat.rollouts.namespace';
 const POLL_MS = 3000;
+// Each stream holds one of the browser's ~6 HTTP/1.1 connections to the server for as long as the page is
+// open (other tabs share them): with more namespaces than this on screen, poll them all in one round.
+const MAX_STREAMS = 2;
 
 function remembered() {
   try { return localStorage.getItem(STORAGE_KEY) || ''; } catch { return ''; }
@@ -107,7 +110,8 @@ function render(params, query, outlet) {
   let selected = query.get('namespace') || remembered() || ALL;
   let known = [];
   let closers = [];
-  let poller = null;
+  let stopPolling = null;
+  let generation = 0; // bumped on each namespace choice and on leaving: late answers are dropped
   let byKey = new Map();
   const listSlot = h('div', { class: 'ro-list-slot' }, h('div', { class: 'boot' }, 'Loading rollouts…'));
   const countSlot = h('span', { class: 'ro-count', 'data-testid': 'rollout-count' });
@@ -127,7 +131,9 @@ function render(params, query, outlet) {
     mount(listSlot, table(rollouts));
   }, 250);
 
+  // One round: every shown namespace's Rollouts at once.
   async function load() {
+    const round = generation;
     const next = new Map();
     let unavailable = null;
     await Promise.all(namespaces().map(async (ns) => {
@@ -139,6 +145,7 @@ function render(params, query, outlet) {
         else if (err.status !== 403) throw err;
       }
     })).then(() => {
+      if (round !== generation) return;
       byKey = next;
       if (!next.size && unavailable) {
         mount(listSlot, h('div', { class: 'empty ro-empty' }, h('h3', {}, 'Rollouts are not available'),
@@ -146,27 +153,38 @@ function render(params, query, outlet) {
       } else {
         draw();
       }
-    }, (err) => showError(listSlot, err));
+    }, (err) => { if (round === generation) showError(listSlot, err); });
+  }
+
+  function polling(on) {
+    if (on && !stopPolling) stopPolling = repeat(load, POLL_MS);
+    if (!on && stopPolling) { stopPolling(); stopPolling = null; }
+    liveDot.title = on ? `Polling every ${POLL_MS / 1000} s` : 'Live updates';
   }
 
   function stopWatching() {
     for (const close of closers) close();
     closers = [];
-    if (poller) { clearInterval(poller); poller = null; }
+    polling(false);
   }
 
+  // Streams for a namespace or two (polling while any of them is down); one poll round for more.
   function watch() {
     stopWatching();
-    closers = namespaces().map((ns) => stream(`/api/v1/rollouts/${encodeURIComponent(ns)}/info/watch`, (event) => {
+    const shown = namespaces();
+    liveDot.classList.remove('ro-live-on');
+    if (shown.length > MAX_STREAMS) { polling(true); return; }
+    const states = shown.map(() => 'connecting');
+    closers = shown.map((ns, i) => stream(`/api/v1/rollouts/${encodeURIComponent(ns)}/info/watch`, (event) => {
       const info = event && event.result;
       if (!info || !info.objectMeta) return;
       if (event.type === 'DELETED') byKey.delete(keyOf(info));
       else byKey.set(keyOf(info), info);
       draw();
     }, (state) => {
-      liveDot.classList.toggle('ro-live-on', state === 'open');
-      if (state === 'error' && !poller) poller = setInterval(load, POLL_MS);
-      if (state === 'open' && poller) { clearInterval(poller); poller = null; }
+      states[i] = state;
+      liveDot.classList.toggle('ro-live-on', states.every((s) => s === 'open'));
+      polling(states.some((s) => s === 'error' || s === 'closed'));
     }));
   }
 
@@ -178,6 +196,7 @@ function render(params, query, outlet) {
   }
 
   function choose(value) {
+    generation += 1;
     selected = (value || '').trim() || ALL;
     remember(selected);
     const search = selected === ALL ? '' : `?namespace=${encodeURIComponent(selected)}`;
@@ -200,12 +219,18 @@ function render(params, query, outlet) {
       h('div', { class: 'ro-ns-picker' }, h('label', { class: 'ro-label' }, 'Namespace'), select, input)),
     listSlot));
 
+  let left = false;
   knownNamespaces().then((found) => {
+    if (left) return;
     known = found.length ? found : ['default'];
     choose(selected);
   });
 
-  return () => stopWatching();
+  return () => {
+    left = true;
+    generation += 1;
+    stopWatching();
+  };
 }
 
 route('/rollouts', render, { title: 'Rollouts' });
