@@ -13,6 +13,7 @@ function serves one-off requests (one list per kind) and the live streams (the c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -355,36 +356,68 @@ async def list_if_served(client: Client, kind: kinds.Kind, namespace: str, *, la
     return found
 
 
-async def related_objects(client: Client, namespace: str, *, app_namespace: str = "") -> Related:
-    """One list per kind: the ReplicaSets and Pods of Rollouts, AnalysisRuns and Experiments of
-    ``namespace``, and the Applications of ``app_namespace`` (when given)."""
+async def related_objects(
+    client: Client,
+    namespace: str,
+    *,
+    app_namespace: str = "",
+    applications: Sequence[Obj] | None = None,
+) -> Related:
+    """One list per kind, made together: the ReplicaSets and Pods of Rollouts, AnalysisRuns and Experiments
+    of ``namespace``, and the Applications of ``app_namespace`` (when given; ``applications`` when the
+    caller has them already, e.g. from the server's watch of them)."""
+
+    async def apps() -> list[Obj]:
+        if applications is not None:
+            return list(applications)
+        return await list_if_served(client, gitops_crds.APPLICATION, app_namespace) if app_namespace else []
+
+    replicasets, pods, analysisruns, experiments, found_apps = await asyncio.gather(
+        list_if_served(client, kinds.REPLICASET, namespace, labels=HASH_LABEL),
+        list_if_served(client, kinds.POD, namespace, labels=HASH_LABEL),
+        list_if_served(client, crds.ANALYSISRUN, namespace),
+        list_if_served(client, crds.EXPERIMENT, namespace),
+        apps(),
+    )
     return Related(
-        replicasets=await list_if_served(client, kinds.REPLICASET, namespace, labels=HASH_LABEL),
-        pods=await list_if_served(client, kinds.POD, namespace, labels=HASH_LABEL),
-        analysisruns=await list_if_served(client, crds.ANALYSISRUN, namespace),
-        experiments=await list_if_served(client, crds.EXPERIMENT, namespace),
-        applications=(
-            await list_if_served(client, gitops_crds.APPLICATION, app_namespace) if app_namespace else []
-        ),
+        replicasets=replicasets,
+        pods=pods,
+        analysisruns=analysisruns,
+        experiments=experiments,
+        applications=found_apps,
         app_namespace=app_namespace,
     )
 
 
-async def list_infos(client: Client, namespace: str, *, app_namespace: str = "") -> Obj:
+async def list_infos(
+    client: Client, namespace: str, *, app_namespace: str = "", applications: Sequence[Obj] | None = None
+) -> Obj:
     try:
         found, _ = await client.list(crds.ROLLOUT, namespace)
     except errors.ApiError as exc:
         if exc.not_found:
             raise Problem(404, f"the server has no Rollout API ({exc.message})") from exc
         raise
-    related = await related_objects(client, namespace, app_namespace=app_namespace) if found else Related()
+    related = (
+        await related_objects(client, namespace, app_namespace=app_namespace, applications=applications)
+        if found
+        else Related()
+    )
     found.sort(key=lambda ro: str(_field(ro, "metadata", "name")))
     return {"rollouts": [rollout_info(ro, related=related) for ro in found]}
 
 
-async def get_info(client: Client, namespace: str, name: str, *, app_namespace: str = "") -> Obj:
+async def get_info(
+    client: Client,
+    namespace: str,
+    name: str,
+    *,
+    app_namespace: str = "",
+    applications: Sequence[Obj] | None = None,
+) -> Obj:
     ro = await get_rollout(client, namespace, name)
-    return rollout_info(ro, related=await related_objects(client, namespace, app_namespace=app_namespace))
+    related = await related_objects(client, namespace, app_namespace=app_namespace, applications=applications)
+    return rollout_info(ro, related=related)
 
 
 # ------------------------------------------------------------------------------------------ actions

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from tugboat.kube import errors
 from tugboat.kube.client import Obj
 from tugboat.rollouts import crds
-from tugboat.server import context, rollouts
+from tugboat.server import appindex, context, rollouts
 from tugboat.server.problems import Problem
 
 
@@ -30,6 +30,13 @@ async def without_hidden_application(request: Request, info: Obj) -> Obj:
     return info
 
 
+async def _cached_apps(request: Request) -> list[Obj] | None:
+    """The Applications from the server's watch of them (``None``: not kept; list them)."""
+    state = context.settings(request)
+    cached = await appindex.of(request.app.state, state.client, state.namespace).apps()
+    return cached[0] if cached is not None else None
+
+
 async def _authorize(request: Request, action: str) -> tuple[str, str]:
     params = request.path_params
     namespace, name = params["namespace"], params.get("name", "*")
@@ -40,7 +47,9 @@ async def _authorize(request: Request, action: str) -> tuple[str, str]:
 async def list_rollouts(request: Request) -> Response:
     namespace = request.path_params["namespace"]
     state = context.settings(request)
-    listed = await rollouts.list_infos(state.client, namespace, app_namespace=state.namespace)
+    listed = await rollouts.list_infos(
+        state.client, namespace, app_namespace=state.namespace, applications=await _cached_apps(request)
+    )
     listed["rollouts"] = [
         await without_hidden_application(request, info)
         for info in listed.get("rollouts", [])
@@ -54,7 +63,9 @@ async def list_rollouts(request: Request) -> Response:
 async def get_rollout(request: Request) -> Response:
     namespace, name = await _authorize(request, "get")
     state = context.settings(request)
-    info = await rollouts.get_info(state.client, namespace, name, app_namespace=state.namespace)
+    info = await rollouts.get_info(
+        state.client, namespace, name, app_namespace=state.namespace, applications=await _cached_apps(request)
+    )
     return JSONResponse(await without_hidden_application(request, info))
 
 
