@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tugboat.gitops import appdiff, comparison, health, resourcekey
-from tugboat.kube import errors
+from tugboat.kube import errors, podstatus
 from tugboat.kube.client import Client, Obj
 from tugboat.kube.kinds import Kind
 from tugboat.server import appcaches
@@ -120,41 +120,14 @@ async def live_objects(
 # ---------------------------------------------------------------------------------------------- nodes
 
 
-def _pod_reason(pod: Mapping[str, Any]) -> str:
-    """The one-word state ``kubectl get pods`` prints (``Running``, ``CrashLoopBackOff``, ...)."""
-    reason = _text(pod, "status", "reason") or _text(pod, "status", "phase")
-    for status in _field(pod, "status", "initContainerStatuses") or []:
-        state = _field(status, "state") or {}
-        if _text(state, "terminated", "exitCode") not in ("", "0"):
-            return f"Init:{_text(state, 'terminated', 'reason') or 'Error'}"
-        if _text(state, "waiting", "reason") not in ("", "PodInitializing"):
-            return f"Init:{_text(state, 'waiting', 'reason')}"
-    for status in _field(pod, "status", "containerStatuses") or []:
-        state = _field(status, "state") or {}
-        if _text(state, "waiting", "reason"):
-            reason = _text(state, "waiting", "reason")
-        elif isinstance(_field(state, "terminated"), Mapping):
-            terminated = state["terminated"]
-            reason = _text(terminated, "reason") or (
-                f"Signal:{terminated['signal']}"
-                if terminated.get("signal")
-                else f"ExitCode:{_text(terminated, 'exitCode')}"
-            )
-    if _field(pod, "metadata", "deletionTimestamp"):
-        reason = "Terminating"
-    return reason
-
-
 def _pod_info(pod: Mapping[str, Any]) -> list[dict[str, str]]:
-    statuses = [s for s in _field(pod, "status", "containerStatuses") or [] if isinstance(s, Mapping)]
-    total = len(_field(pod, "spec", "containers") or [])
-    ready = sum(1 for s in statuses if s.get("ready") is True)
-    restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
-    info = [{"name": "Status Reason", "value": _pod_reason(pod)}]
+    """Argo CD's info entries of a Pod node, with kubectl's STATUS, READY and RESTARTS."""
+    summary = podstatus.summarize(pod)
+    info = [{"name": "Status Reason", "value": summary.reason}]
     if _text(pod, "spec", "nodeName"):
         info.append({"name": "Node", "value": _text(pod, "spec", "nodeName")})
-    info.append({"name": "Containers", "value": f"{ready}/{total}"})
-    info.append({"name": "Restart Count", "value": str(restarts)})
+    info.append({"name": "Containers", "value": summary.ready_text})
+    info.append({"name": "Restart Count", "value": str(summary.restarts)})
     return info
 
 
