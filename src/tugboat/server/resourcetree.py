@@ -15,7 +15,7 @@ namespaces the managed resources live in.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tugboat.gitops import appdiff, comparison, health, resourcekey
@@ -77,7 +77,11 @@ def owned_kinds(group_kinds: Iterable[GroupKind]) -> set[GroupKind]:
     return found
 
 
-async def _list(client: Client, kind: Kind, namespace: str | None) -> list[Obj]:
+Lister = Callable[[Kind, str | None], Awaitable[list[Obj]]]
+
+
+async def list_objects(client: Client, kind: Kind, namespace: str | None) -> list[Obj]:
+    """The objects of ``kind`` in ``namespace`` (all namespaces: ``None``); none when not readable."""
     try:
         found, _ = await client.list(kind, namespace, all_namespaces=namespace is None)
     except errors.ApiError as exc:
@@ -88,10 +92,14 @@ async def _list(client: Client, kind: Kind, namespace: str | None) -> list[Obj]:
 
 
 async def live_objects(
-    client: Client, discovery: appcaches.Discovery, app: Mapping[str, Any]
+    client: Client, discovery: appcaches.Discovery, app: Mapping[str, Any], *, lister: Lister | None = None
 ) -> tuple[dict[resourcekey.ResourceKey, Obj], list[Obj]]:
     """The app's managed resources that exist (by key) and every object of the kinds they can own, in
-    their namespaces."""
+    their namespaces; read with ``lister`` (a live stream reads its watches' caches), else listed."""
+
+    async def read(kind: Kind, namespace: str | None) -> list[Obj]:
+        return await (lister(kind, namespace) if lister else list_objects(client, kind, namespace))
+
     keys = managed_keys(app)
     managed_kinds = {(key.group, key.kind) for key in keys}
     namespaces = sorted({key.namespace for key in keys if key.namespace})
@@ -106,7 +114,7 @@ async def live_objects(
         for namespace in namespaces:
             wanted.add((kind, namespace))
     ordered = sorted(wanted, key=lambda pair: (str(pair[0]), pair[1] or ""))
-    lists = await asyncio.gather(*(_list(client, kind, namespace) for kind, namespace in ordered))
+    lists = await asyncio.gather(*(read(kind, namespace) for kind, namespace in ordered))
     objects = [obj for found in lists for obj in found]
     wanted_keys = set(keys)
     managed = {}
@@ -248,13 +256,13 @@ def tree(
 
 
 async def resource_tree(
-    client: Client, discovery: appcaches.Discovery, app: Mapping[str, Any]
+    client: Client, discovery: appcaches.Discovery, app: Mapping[str, Any], *, lister: Lister | None = None
 ) -> dict[str, Any]:
     """The resource tree of ``app`` (see the module docstring), judged by the health checks of the
     ``argocd-cm`` of the app's namespace, as its controller judges them."""
     namespace = str(_field(app, "metadata", "namespace") or "argocd")
     (managed, objects), settings = await asyncio.gather(
-        live_objects(client, discovery, app), appdiff.load_settings(client, namespace)
+        live_objects(client, discovery, app, lister=lister), appdiff.load_settings(client, namespace)
     )
     return tree(managed, objects, checks=settings.health_checks)
 

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from tugboat.gitops import crds as gitops_crds
 from tugboat.kube import errors, kinds, selectors
 from tugboat.kube.client import Obj
+from tugboat.kube.kinds import Kind
 from tugboat.rollouts import crds as rollout_crds
 from tugboat.server import (
     appcaches,
@@ -349,6 +350,13 @@ async def _stream_tree(request: Request, send: Send, namespace: str, name: str) 
     changes = _Changes()
     app_key = (gitops_crds.APPLICATION, namespace)
     last: bytes | None = None
+
+    async def from_watches(kind: Kind, in_namespace: str | None) -> list[Obj]:
+        # What this stream watches anyway is read from the shared caches; anything else is listed.
+        if in_namespace is not None and (kind, in_namespace) in changes.subscriptions:
+            return hub(request).objects(kind, in_namespace)
+        return await resourcetree.list_objects(client, kind, in_namespace)
+
     try:
         await changes.watch(hub(request), {app_key})
         while True:
@@ -356,7 +364,7 @@ async def _stream_tree(request: Request, send: Send, namespace: str, name: str) 
             if app is None:
                 return  # the Application was deleted
             await changes.watch(hub(request), {app_key} | tree_watches(app))
-            tree = await resourcetree.resource_tree(client, discovery, app)
+            tree = await resourcetree.resource_tree(client, discovery, app, lister=from_watches)
             encoded = orjson.dumps(tree)
             if encoded != last:
                 send({"result": tree})
