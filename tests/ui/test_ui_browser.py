@@ -2,9 +2,10 @@
 
 ``tugboat up`` runs the local cluster, both controllers and the API server with the UI (ui_support.py);
 Debian's chromium, driven by Playwright, does what a user does: logs in, sees the demo Applications
-Synced + Healthy, opens one and its resource tree, syncs it from the sync dialog, commits a canary version
-that pauses, watches the Rollout page reach Paused, promotes it from the UI and sees it Healthy, then
-commits a failing version and sees the rollout abort and the Application turn Synced + Degraded.
+Synced + Healthy, opens one and its resource tree (and a Pod's logs), syncs it from the sync dialog,
+commits a canary version that pauses, watches the Rollout page reach Paused, promotes it from the UI and
+sees it Healthy, then commits a failing version and sees the rollout abort and the Application turn
+Synced + Degraded.
 Each page is saved as a full-page screenshot under ``artifacts/screenshots/`` of the repository.
 """
 
@@ -133,6 +134,7 @@ def open_tree_and_sync(page: Page, system: System) -> None:
             timeout=LONG
         )
     shot(page, "application-tree")
+    see_pod_logs(page)
 
     before = operation(page).get("startedAt")
     page.get_by_test_id("app-sync").click()
@@ -155,6 +157,16 @@ def open_tree_and_sync(page: Page, system: System) -> None:
     # Each revision's commit message, read from Git by the server.
     expect(page.get_by_test_id("commit-message").first).not_to_be_empty(timeout=30_000)
     shot(page, "application-history")
+
+
+def see_pod_logs(page: Page) -> None:
+    """A Pod's side panel shows its container's log lines (the simulated cluster writes logfmt lines)."""
+    page.locator('[data-testid="tree-node"][data-kind="Pod"]').first.click()
+    page.get_by_test_id("panel-tab-logs").click()
+    expect(page.get_by_test_id("pod-logs")).to_contain_text("level=", timeout=LONG)
+    shot(page, "pod-logs")
+    page.get_by_test_id("panel-close").click()
+    expect(page.get_by_test_id("resource-panel")).to_have_count(0)
 
 
 def rollout_phase(page: Page) -> Any:

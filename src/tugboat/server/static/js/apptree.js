@@ -1,6 +1,7 @@
 // The Application page's resource tree (laid out left to right: the Application, its managed resources,
-// then what they own) and the side panel that shows one resource's summary, live manifest and events.
-import { api, badge, h, link, mount, timeAgo } from './core.js';
+// then what they own) and the side panel that shows one resource's summary, live manifest and events
+// (and, for a Pod, its container logs).
+import { api, badge, h, link, mount, navigate, timeAgo } from './core.js';
 import { appApi, parseManifest, toYaml, withoutNoise } from './appcommon.js';
 
 const NODE_W = 260;
@@ -187,18 +188,24 @@ export function resourcePanel(getApp, item, { onClose, initialTab = 'summary' })
     const { node } = current;
     mount(headIcon, kindIcon(node.kind));
     mount(title, h('span', { class: 'muted' }, `${node.kind} `), node.name);
-    mount(tabs, ['summary', 'manifest', 'events'].map((name) => h('button', {
+    const names = ['summary', 'manifest', 'events', ...(isPod(node) ? ['logs'] : [])];
+    if (!names.includes(tab)) tab = 'summary';
+    mount(tabs, names.map((name) => h('button', {
       class: 'tab', role: 'tab', type: 'button', 'aria-selected': String(tab === name), 'data-testid': `panel-tab-${name}`,
-      onclick: () => { tab = name; draw(); },
+      onclick: () => { if (tab !== name) { tab = name; draw(); } },
     }, name[0].toUpperCase() + name.slice(1))));
   }
 
   function draw() {
     drawHead();
+    if (tab !== 'logs') logs.stop();
     if (tab === 'summary') drawSummary();
     else if (tab === 'manifest') drawManifest();
+    else if (tab === 'logs') { mount(body, logs.el); logs.show(); }
     else drawEvents();
   }
+
+  const logs = isPod(item.node) ? podLogs(getApp, () => current.node) : { el: null, show() {}, stop() {} };
 
   function drawSummary() {
     const { node, managed } = current;
@@ -276,6 +283,7 @@ export function resourcePanel(getApp, item, { onClose, initialTab = 'summary' })
     update(next) {
       current = next;
       if (tab === 'summary') draw(); else drawHead();
+      if (tab !== 'logs') logs.stop();
     },
   };
 }
@@ -298,6 +306,177 @@ export function eventsTable(items, { compact = false } = {}) {
         compact ? null : h('td', { class: 'num' }, String(event.count || (event.series && event.series.count) || 1)),
         h('td', { class: 'nowrap', title: when ? new Date(when).toLocaleString() : '' }, when ? timeAgo(when) : ''));
     }))));
+}
+
+const isPod = (node) => node.kind === 'Pod' && !node.group && !node.root;
+
+// ------------------------------------------------------------------------------------------ pod logs
+
+const TAIL_LINES = 200;
+const MAX_LINES = 5000; // kept while following
+
+// The Logs tab of a Pod's panel: {el, show, stop}. Shown the first time, it loads the pod's containers
+// (from its live manifest) once, then their last lines; Refresh reloads them, Follow keeps reading the
+// stream until it is turned off, the tab is left or the panel is gone.
+function podLogs(getApp, getNode) {
+  let containers = null; // [{name, init}] once known
+  let container = '';
+  let timestamps = false;
+  let follow = false;
+  let entries = [];
+  let reading = null; // {controller, watchdog} of the request in flight
+  let loaded = false;
+
+  const output = h('pre', { class: 'code pod-logs-output', 'data-testid': 'pod-logs', tabindex: '0', 'aria-live': 'off', 'aria-label': 'Log lines' });
+  const status = h('span', { class: 'muted small', role: 'status' });
+  const message = h('div', {});
+  const picker = h('select', {
+    class: 'select', 'data-testid': 'logs-container', 'aria-label': 'Container',
+    onchange: () => { container = picker.value; reload(); },
+  });
+  const pickerWrap = h('label', { class: 'row small', hidden: true }, 'Container', picker);
+  const stampsBox = h('input', { type: 'checkbox', 'data-testid': 'logs-timestamps', onchange: () => { timestamps = stampsBox.checked; drawLines(); } });
+  const followBox = h('input', { type: 'checkbox', 'data-testid': 'logs-follow', onchange: () => { follow = followBox.checked; reload(); } });
+  const refreshBtn = h('button', { class: 'btn btn-secondary btn-sm', type: 'button', 'data-testid': 'logs-refresh', onclick: () => reload() }, '↻ Refresh');
+  const el = h('div', { class: 'pod-logs-view' },
+    h('div', { class: 'row pod-logs-toolbar' }, pickerWrap,
+      h('label', { class: 'row small' }, stampsBox, 'Timestamps'),
+      h('label', { class: 'row small' }, followBox, 'Follow'),
+      h('span', { class: 'spacer' }), status, refreshBtn),
+    message, output);
+
+  function stop() {
+    if (!reading) return;
+    clearInterval(reading.watchdog);
+    reading.controller.abort();
+    reading = null;
+  }
+
+  async function loadContainers(node) {
+    const app = getApp();
+    try {
+      const data = await api(appApi(app.metadata.namespace, app.metadata.name, '/resource', {
+        namespace: node.namespace || '', resourceName: node.name, version: node.version || 'v1', group: '', kind: 'Pod',
+      }));
+      const spec = (parseManifest(data && data.manifest) || {}).spec || {};
+      return [...(spec.containers || []).map((c) => ({ name: c.name, init: false })),
+        ...(spec.initContainers || []).map((c) => ({ name: c.name, init: true }))];
+    } catch {
+      return []; // unknown: ask without a container (fine for one-container pods)
+    }
+  }
+
+  function drawPicker() {
+    mount(picker, containers.map((c) => h('option', { value: c.name, selected: c.name === container }, c.init ? `${c.name} (init)` : c.name)));
+    picker.value = container;
+    pickerWrap.hidden = containers.length < 2;
+  }
+
+  async function reload() {
+    stop();
+    loaded = true;
+    const node = getNode();
+    const controller = new AbortController();
+    const mine = { controller, watchdog: setInterval(() => { if (!el.isConnected) stop(); }, 2000) };
+    reading = mine;
+    mount(message);
+    status.textContent = 'Loading…';
+    refreshBtn.disabled = true;
+    try {
+      if (containers === null) {
+        containers = await loadContainers(node);
+        if (!container && containers.length) container = containers[0].name;
+        drawPicker();
+      }
+      if (reading !== mine) return;
+      await read(node, mine);
+    } catch (err) {
+      if (reading !== mine || controller.signal.aborted) return;
+      entries = [];
+      mount(output);
+      mount(message, h('div', { class: 'notice notice-warning', role: 'alert', 'data-testid': 'logs-error' }, err.message || String(err)));
+      status.textContent = '';
+    } finally {
+      if (reading === mine) {
+        refreshBtn.disabled = false;
+        stop();
+      }
+    }
+  }
+
+  async function read(node, mine) {
+    const app = getApp();
+    const url = appApi(app.metadata.namespace, app.metadata.name, `/pods/${encodeURIComponent(node.name)}/logs`, {
+      namespace: node.namespace || '', container, tailLines: TAIL_LINES, follow: follow ? 'true' : '',
+    });
+    const response = await fetch(url, { credentials: 'same-origin', signal: mine.controller.signal });
+    if (!response.ok) throw new Error(await failure(response));
+    entries = [];
+    drawLines();
+    status.textContent = follow ? 'Following…' : '';
+    refreshBtn.disabled = false;
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let pending = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (reading !== mine) return;
+      pending += decoder.decode(value || new Uint8Array(), { stream: !done });
+      const lines = pending.split('\n');
+      pending = done ? '' : lines.pop();
+      const added = lines.map(parseLine).filter(Boolean);
+      if (added.length) {
+        entries.push(...added);
+        if (entries.length > MAX_LINES) entries = entries.slice(-MAX_LINES);
+        drawLines();
+      }
+      if (done) break;
+    }
+    if (!entries.length) mount(output, h('span', { class: 'pod-logs-empty' }, 'No log lines.'));
+    status.textContent = `${entries.length} line${entries.length === 1 ? '' : 's'}${follow ? ' · stream ended' : ''}`;
+  }
+
+  function drawLines() {
+    const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40 || !output.textContent;
+    if (!entries.length) {
+      mount(output);
+    } else {
+      mount(output, entries.map((e) => [timestamps && e.timeStamp ? h('span', { class: 'pod-logs-time' }, `${e.timeStamp} `) : null, e.content, '\n']));
+    }
+    if (atBottom) output.scrollTop = output.scrollHeight;
+  }
+
+  // The tab is (again) on screen: load the first time, and go on following if that was on.
+  function show() {
+    if (!loaded || (follow && !reading)) reload();
+  }
+
+  return { el, show, stop };
+}
+
+// One line of the NDJSON log stream as {content, timeStamp}; null for the closing `last` line.
+function parseLine(line) {
+  if (!line.trim()) return null;
+  let result;
+  try { result = JSON.parse(line).result; } catch { return { content: line, timeStamp: '' }; }
+  if (!result || result.last) return null;
+  return { content: result.content || '', timeStamp: result.timeStamp || result.timeStampStr || '' };
+}
+
+// The message for a refused log request (Argo CD's error body {error, code, message} when there is one).
+async function failure(response) {
+  let detail = '';
+  try {
+    const text = await response.text();
+    try { const data = JSON.parse(text); detail = (data && (data.message || data.error)) || ''; } catch { detail = text.slice(0, 300); }
+  } catch { /* no body */ }
+  if (response.status === 401) {
+    navigate(`/login?return=${encodeURIComponent(location.pathname + location.search)}`);
+    return 'The session ended: log in again.';
+  }
+  if (response.status === 403) return `You may not read the logs of this pod (needs the "logs, get" permission on the application).${detail ? ` ${detail}` : ''}`;
+  if (response.status === 404) return detail ? `Logs are not available: ${detail}` : 'Logs are not available.';
+  return `Could not load the logs (${response.status}): ${detail || response.statusText}`;
 }
 
 function eventTime(event) {
