@@ -18,7 +18,7 @@ from tugboat.kube import errors, kinds
 from tugboat.kube.client import Client
 from tugboat.rollouts import crds as rollout_crds
 from tugboat.server import app as server_app
-from tugboat.server import auth, problems
+from tugboat.server import appcaches, appindex, auth, problems
 
 client = server_support.client_fixture("test-api", gitops=True, rollouts=True)
 # A fresh namespace for the settings Secrets, Applications and Rollouts of one test.
@@ -379,3 +379,20 @@ def test_login_limiter_forgets_names_without_recent_failures() -> None:
     assert limiter.blocked("e")
     now[0] = 61.0
     assert not limiter.blocked("e") and "e" not in limiter._failures
+
+
+async def test_shutdown_stops_watches_and_removes_checkouts(client: Client, namespace: str) -> None:
+    await client.create(gitops_crds.APPLICATION, server_support.application(namespace, "web"))
+    app = await server_support.api_app(client, namespace)
+    async with app.router.lifespan_context(app):
+        async with server_support.asgi_client(app) as api:
+            headers = await _admin(api, client, namespace)
+            assert (await api.get("/api/v1/applications", headers=headers)).status_code == 200
+            tree = await api.get("/api/v1/applications/web/resource-tree", headers=headers)
+            assert tree.status_code == 200
+        caches = appcaches.current(app.state)
+        assert caches is not None and caches.root.is_dir()
+        assert appindex.of(app.state, client, namespace)._informer is not None  # the list's watch runs
+    assert not caches.root.exists()
+    assert appcaches.current(app.state) is None
+    assert getattr(app.state, "app_index", None) is None

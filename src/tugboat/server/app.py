@@ -8,6 +8,9 @@ API (applications, rollouts, accounts, webhooks, live streams, the web UI) bring
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,6 +19,8 @@ from starlette.routing import BaseRoute, Route
 from tugboat.kube.client import Client
 from tugboat.server import (
     accountsapi,
+    appcaches,
+    appindex,
     applicationsapi,
     appresources,
     auth,
@@ -95,6 +100,18 @@ def _session_routes() -> list[BaseRoute]:
 # ------------------------------------------------------------------------------------------------ app
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Nothing to start (every cache starts on first use); at shutdown, stop the watches and remove the
+    repository checkouts the server kept."""
+    yield
+    hub = streams.hub_of(app)
+    if hub is not None:
+        await hub.close()
+    await appindex.release(app.state)
+    appcaches.release(app.state)
+
+
 def create_app(
     client: Client,
     *,
@@ -117,7 +134,7 @@ def create_app(
         *streams.routes(),
         *ui.routes(),  # last: it serves the single-page app for every other path
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=_lifespan)
     servermetrics.instrument(app)
     app.state.settings = context.Settings(
         client, secret_key, namespace, limiter=limiter or auth.LoginLimiter(), policy=policy

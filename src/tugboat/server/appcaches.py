@@ -9,11 +9,13 @@ for a revision not seen before. They hang off the Starlette app's state, created
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 
@@ -78,3 +80,17 @@ def of(request: Request, client: Client) -> AppCaches:
         caches = AppCaches(discovery=Discovery(client), root=root)
         setattr(state, _STATE_ATTRIBUTE, caches)
     return caches
+
+
+def current(state: Any) -> AppCaches | None:
+    """The caches kept on a Starlette app's ``state``, if any were made."""
+    caches = getattr(state, _STATE_ATTRIBUTE, None)
+    return caches if isinstance(caches, AppCaches) else None
+
+
+def release(state: Any) -> None:
+    """Remove the repository checkouts of a server that stops (its temp directory)."""
+    caches = current(state)
+    if caches is not None:
+        shutil.rmtree(caches.root, ignore_errors=True)
+        delattr(state, _STATE_ATTRIBUTE)

@@ -83,3 +83,11 @@ def of(state: Any, client: Client, namespace: str) -> AppIndex:
         found = AppIndex(client, namespace)
         setattr(state, _STATE_ATTRIBUTE, found)
     return found
+
+
+async def release(state: Any) -> None:
+    """Stop the watch of a server that stops."""
+    found = getattr(state, _STATE_ATTRIBUTE, None)
+    if isinstance(found, AppIndex):
+        await found.close()
+        delattr(state, _STATE_ATTRIBUTE)
