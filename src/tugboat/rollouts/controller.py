@@ -61,7 +61,7 @@ class RolloutController:
         self.replicasets.add_index("owner", informers.by_owner_uid)
         self.analysisruns.add_index("owner", informers.by_owner_uid)
         self.recorder = events.EventRecorder(client, component=COMPONENT)
-        self.reconciler = reconciler.Reconciler(client, record=self._record)
+        self.reconciler = reconciler.Reconciler(client, record=self.recorder.event)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
         self.loop = controllerloop.Loop(
             name="rollout",
@@ -72,9 +72,6 @@ class RolloutController:
             recorder=self.recorder,
         )
         self.ready = self.loop.ready
-
-    def _record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
-        self.recorder.event(obj, kind, reason, message)
 
     async def run(self) -> None:
         if self.install_crds:

@@ -61,7 +61,7 @@ class ExperimentController:
         for informer in (self.replicasets, self.services, self.analysisruns):
             informer.add_index("owner", informers.by_owner_uid)
         self.recorder = events.EventRecorder(client, component=COMPONENT)
-        self.reconciler = experiments.ExperimentReconciler(client, record=self._record)
+        self.reconciler = experiments.ExperimentReconciler(client, record=self.recorder.event)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
         self.loop = controllerloop.Loop(
             name="experiment",
@@ -72,9 +72,6 @@ class ExperimentController:
             recorder=self.recorder,
         )
         self.ready = self.loop.ready
-
-    def _record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
-        self.recorder.event(obj, kind, reason, message)
 
     def _informers(self) -> tuple[informers.Informer, ...]:
         return (self.experiments, self.replicasets, self.services, self.analysisruns)

@@ -35,7 +35,7 @@ class AnalysisRunController:
         self.runs = informers.Informer(client, crds.ANALYSISRUN)
         self.jobs = informers.Informer(client, kinds.JOB, labels=RUN_UID_LABEL)
         self.recorder = events.EventRecorder(client, component=COMPONENT)
-        self.reconciler = runmod.RunReconciler(client, record=self._record)
+        self.reconciler = runmod.RunReconciler(client, record=self.recorder.event)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(max_delay=30.0)
         self.loop = controllerloop.Loop(
             name="analysis",
@@ -47,9 +47,6 @@ class AnalysisRunController:
             on_stop=[self.reconciler.close],
         )
         self.ready = self.loop.ready
-
-    def _record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
-        self.recorder.event(obj, kind, reason, message)
 
     async def run(self) -> None:
         if self.install_crds:
