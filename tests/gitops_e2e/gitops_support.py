@@ -288,3 +288,35 @@ def create_project(cluster: ClusterProcess, name: str, spec: Mapping[str, Any]) 
     with cluster.client() as client:
         response = client.post(PROJECTS, json=body)
         assert response.status_code == 201, response.text
+
+
+# ------------------------------------------------------------------------------------------ manifests
+
+
+def configmap(name: str, data: dict[str, str]) -> str:
+    """A ConfigMap manifest (YAML) for a test repository."""
+    lines = [f"  {k}: {v!r}" for k, v in data.items()]
+    return (
+        "\n".join(["apiVersion: v1", "kind: ConfigMap", "metadata:", f"  name: {name}", "data:", *lines])
+        + "\n"
+    )
+
+
+def deployment(name: str, image: str = "nginx:1.25", replicas: int = 1) -> str:
+    """A Deployment manifest (YAML) for a test repository: one container ``main`` running ``image``."""
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: main
+        image: {image}
+"""

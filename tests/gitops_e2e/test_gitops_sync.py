@@ -19,7 +19,9 @@ from gitops_support import (
     ControllerProcess,
     GitRepo,
     application,
+    configmap,
     create_app,
+    deployment,
     get,
     patch_app,
     start_controller,
@@ -30,33 +32,6 @@ from gitops_support import (
 )
 
 from clusterproc import ClusterProcess
-
-
-def configmap(name: str, data: dict[str, str]) -> str:
-    lines = [f"  {k}: {v!r}" for k, v in data.items()]
-    return (
-        "\n".join(["apiVersion: v1", "kind: ConfigMap", "metadata:", f"  name: {name}", "data:", *lines])
-        + "\n"
-    )
-
-
-def deployment(name: str, image: str = "nginx:1.25", replicas: int = 1) -> str:
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  replicas: {replicas}
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: main
-        image: {image}
-"""
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from gitops_support import (
     GitRepo,
     application,
     create_app,
+    deployment,
     start_controller,
     synced_healthy,
     unique,
@@ -34,25 +35,6 @@ from tugboat.server import applogs
 from tugboat.server.problems import Problem
 
 NAMESPACE = "argocd"
-
-
-def _deployment(name: str, *, replicas: int = 2) -> str:
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  replicas: {replicas}
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: main
-        image: nginx:1.25
-"""
 
 
 def _service(name: str) -> str:
@@ -97,7 +79,7 @@ def deployed(
     name = unique("tree")
     repo.commit(
         {
-            "app/web.yaml": _deployment("web"),
+            "app/web.yaml": deployment("web", replicas=2),
             "app/svc.yaml": _service("web"),
             "app/secret.yaml": _secret("creds", "hunter2"),
         }
