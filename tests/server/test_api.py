@@ -396,3 +396,22 @@ async def test_shutdown_stops_watches_and_removes_checkouts(client: Client, name
     assert not caches.root.exists()
     assert appcaches.current(app.state) is None
     assert getattr(app.state, "app_index", None) is None
+
+
+async def test_rollout_info_shows_its_application_only_to_who_may_get_it(
+    client: Client, namespace: str
+) -> None:
+    await client.create(
+        gitops_crds.APPLICATION, server_support.application(namespace, "shop", project="team")
+    )
+    ro = _rollout(namespace, "web")
+    ro["metadata"]["labels"] = {"app.kubernetes.io/instance": "shop"}  # Argo CD's label tracking
+    await client.create(rollout_crds.ROLLOUT, ro)
+    async with server_support.logged_in_api(client, namespace) as api:
+        info = f"/api/v1/rollouts/{namespace}/web/info"
+        link = (await api.get(info)).json()["application"]
+        assert (link["name"], link["project"]) == ("shop", "team")
+        async with server_support.denied_to_admin(client, namespace, "applications, get, team/shop"):
+            assert (await api.get(info)).json()["application"] is None
+            [listed] = (await api.get(f"/api/v1/rollouts/{namespace}/info")).json()["rollouts"]
+            assert listed["application"] is None
