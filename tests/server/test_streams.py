@@ -324,3 +324,17 @@ async def test_hub_shares_one_informer_and_tolerates_unserved_kinds(client: Clie
         assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("informer-") and not t.done()]
     finally:
         await hub.close()
+
+
+async def test_stream_ends_when_its_session_is_logged_out(
+    client: Client, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "KEEPALIVE_SECONDS", 0.2)  # the session is checked again at each one
+    await client.create(rollout_crds.ROLLOUT, _rollout(namespace, "web"))
+    path = f"/api/v1/rollouts/{namespace}/web/info/watch"
+    async with served(client, namespace) as api, api.events(path) as events:
+        await events.next()
+        logout = await api.http.delete("/api/v1/session")  # revokes the bearer token the stream runs on
+        assert logout.status_code == 200
+        with pytest.raises(AssertionError, match="the stream ended"):
+            await events.next(timeout=5)
